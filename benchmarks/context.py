@@ -1,0 +1,183 @@
+"""What every benchmark protocol gets from the runner: the model, the data root, and streaming encoders.
+
+``EvalContext`` carries the run settings (limit, batch size, workers, device, progress, options) and two
+helpers every zero-shot protocol uses: ``embed_clips`` streams clips through a ``DataLoader`` with worker
+processes (``henasy.data.batching.make_dataloader``: no dataset is held in memory, unreadable videos raise
+with their file name) into ``model.encode_video``; ``embed_texts`` batches ``model.tokenize`` +
+``model.encode_text``. Frames follow LaViLa's evaluation sampling (segment midpoints, no jitter, the model's
+``num_frames`` / ``image_size`` / ``pixel_mean`` / ``pixel_std``; anchors-models §4.2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from henasy.data.batching import ClipDataLoader, ClipDataset, ClipRef, make_dataloader
+from henasy.data.layout import DatasetLayout
+from henasy.data.video import ClipLoader, FrameRule, VideoSource
+from henasy.errors import BenchError
+
+
+@dataclass
+class EvalContext:
+    """Settings and helpers shared by the protocols of one ``evaluate`` call."""
+
+    model: Any  # follows henasy.interface.VideoTextModel, in eval mode on ``device``
+    model_id: str
+    data_root: Path
+    limit: int | None = None
+    batch_size: int = 16
+    num_workers: int = 2
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    progress: bool = True
+    options: dict[str, Any] = field(default_factory=dict)  # this benchmark's resolved options
+    checkpoint_sha256: str | None = None
+    cache_dir: Path | None = None  # feature cache and prediction files (None: <data_root>/.bench_cache)
+
+    @property
+    def layout(self) -> DatasetLayout:
+        return DatasetLayout(self.data_root)
+
+    @property
+    def work_dir(self) -> Path:
+        """Root of the feature cache and of written prediction files."""
+        return Path(self.cache_dir) if self.cache_dir is not None else self.data_root / ".bench_cache"
+
+    def take(self, items: Sequence[Any]) -> list[Any]:
+        """The first ``limit`` items (all without a limit)."""
+        return list(items if self.limit is None else items[: self.limit])
+
+    def clip_loader(self, frame_rule: FrameRule = "duration") -> ClipLoader:
+        """LaViLa evaluation sampling for this model: segment midpoints, no jitter."""
+        return ClipLoader.for_model(self.model, jitter=False, frame_rule=frame_rule)
+
+    def frames_protocol(self, frame_rule: FrameRule | None, **extra: Any) -> dict[str, Any]:
+        """The frame sampling of this model, for the protocol record."""
+        m = self.model
+        out: dict[str, Any] = {
+            "num_frames": int(m.num_frames),
+            "image_size": int(m.image_size),
+            "pixel_mean": [float(v) for v in m.pixel_mean],
+            "pixel_std": [float(v) for v in m.pixel_std],
+            "sampling": "LaViLa get_frame_ids segment midpoints, no jitter",
+            "crop": "short side resize to image_size + centre crop (antialiased bilinear)",
+        }
+        if frame_rule is not None:
+            out["seconds_to_frames"] = {
+                "duration": "LaViLa Ego4D video_loader: [round(fps*start), +max(int(fps*dur), T))",
+                "ceil": "LaViLa EK100: [round(fps*start), ceil(fps*end))",
+            }[frame_rule]
+        out.update(extra)
+        return out
+
+    def loader(self, dataset: Any, batch_size: int | None = None) -> ClipDataLoader:
+        """A streaming DataLoader (workers, ``on_error="raise"``) over ``dataset``."""
+        return make_dataloader(
+            dataset, batch_size or self.batch_size, num_workers=self.num_workers, shuffle=False
+        )
+
+    def bar(self, total: int, desc: str) -> Any:
+        """A tqdm progress bar (disabled without ``progress``)."""
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, unit="clip", disable=not self.progress, leave=False)
+
+    def batches(self, dataset: Any, desc: str, batch_size: int | None = None) -> Iterator[dict[str, Any]]:
+        """Batches of ``dataset`` with a progress bar counting items."""
+        with self.bar(len(dataset), desc) as bar:
+            for batch in self.loader(dataset, batch_size):
+                yield batch
+                bar.update(len(batch["index"]))
+
+    @torch.inference_mode()
+    def encode_video(self, video: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, H, W) → (B, D) float32 on the CPU."""
+        return self.model.encode_video(video.to(self.device, non_blocking=True)).float().cpu()
+
+    def embed_clips(
+        self, clips: Sequence[ClipRef], source: VideoSource, desc: str, frame_rule: FrameRule = "duration"
+    ) -> np.ndarray:
+        """``encode_video`` of every clip, streamed in batches → float32 (N, D) in ``clips`` order."""
+        dataset = ClipDataset(clips, self.clip_loader(frame_rule), source)
+        return self.embed_dataset(dataset, desc)
+
+    def embed_dataset(self, dataset: Any, desc: str, batch_size: int | None = None) -> np.ndarray:
+        """``encode_video`` of every item ``{"video", "index"}`` of ``dataset`` → float32 (N, D)."""
+        out: np.ndarray | None = None
+        for batch in self.batches(dataset, desc, batch_size):
+            emb = self.encode_video(batch["video"]).numpy()  # (B, D)
+            if out is None:
+                out = np.zeros((len(dataset), emb.shape[1]), dtype=np.float32)
+            out[batch["index"].numpy()] = emb
+        if out is None:
+            raise BenchError(f"{desc}: nothing to embed (the evaluated set is empty)")
+        return out
+
+    @torch.inference_mode()
+    def embed_texts(self, texts: Sequence[str], desc: str = "text") -> np.ndarray:
+        """``encode_text(tokenize(texts))`` in batches → float32 (N, D)."""
+        if not texts:
+            raise BenchError(f"{desc}: no texts to embed")
+        chunks = []
+        step = max(1, self.batch_size * 4)
+        for i in range(0, len(texts), step):
+            tokens = self.model.tokenize(list(texts[i : i + step])).to(self.device)  # (b, L)
+            chunks.append(self.model.encode_text(tokens).float().cpu().numpy())  # (b, D)
+        return np.concatenate(chunks)
+
+
+# ---------------------------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class Option:
+    """One protocol option of a benchmark: default, accepted values / type, and what it means."""
+
+    default: Any
+    help: str
+    choices: tuple[Any, ...] | None = None
+    kind: type | tuple[type, ...] | None = None  # checked with isinstance (None: any)
+    check: Callable[[Any], bool] | None = None  # extra validity test (e.g. positive)
+
+
+def resolve_options(benchmark: str, spec: Mapping[str, Option], given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Defaults of ``spec`` updated with ``given``; unknown keys and bad values raise ``BenchError``."""
+    given = dict(given or {})
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        valid = ", ".join(f"{k} (default {v.default!r})" for k, v in spec.items()) or "none"
+        raise BenchError(f"{benchmark}: unknown option(s) {unknown}; valid options: {valid}")
+    out = {}
+    for key, opt in spec.items():
+        value = given.get(key, opt.default)
+        if isinstance(value, bool) and opt.kind in (int, float, (int, float)):
+            ok = False
+        else:
+            ok = (
+                (opt.choices is None or value in opt.choices)
+                and (opt.kind is None or value is None and opt.default is None or isinstance(value, opt.kind))
+                and (opt.check is None or value is None or opt.check(value))
+            )
+        if not ok:
+            allowed = f"one of {list(opt.choices)}" if opt.choices else opt.help
+            raise BenchError(f"{benchmark}: option {key}={value!r} is not valid; expected {allowed}")
+        out[key] = value
+    return out
+
+
+def positive(value: Any) -> bool:
+    return value > 0
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """A registered benchmark (``henasy.catalog.BENCHMARKS`` entries point at one of these)."""
+
+    name: str
+    run: Callable[[EvalContext], Any]  # EvalContext -> benchmarks.record.BenchResult
+    options: Mapping[str, Option] = field(default_factory=dict)
+    check_model: Callable[[Any, str], None] | None = None  # raises BenchError if the model cannot run it

@@ -1,0 +1,189 @@
+"""EGTEA Gaze+ zero-shot action recognition: LaViLa's split-1 protocol or HelpingHands' 3-split protocol.
+
+Both (anchors-models §4.4) score each test clip by the cosine between its video embedding and the text
+embedding of every class of ``action_idx.txt`` (class text = the line's words, ``_`` → space, lower-cased;
+no template), computed per *view*, then take the **max over views** (LaViLa ``eval_zeroshot.py`` /
+HelpingHands ``test_egtea.py``; the softmax LaViLa applies after it does not change the ranking).
+A view is ``clip_length`` frames with stride ``clip_stride`` (frame ids ``start + stride·i``) starting at
+``np.linspace(0, len - clip_length·stride, num_clips, dtype=int)``; a video shorter than
+``clip_length·stride`` frames is read whole, zero-padded (black frames before normalisation) to that length,
+subsampled by the stride and repeated for every clip. Each view is resized (short side) and cut into
+``num_crops`` crops (1: centre; 3: both ends and centre of the long side).
+
+* ``protocol="lavila"``: ``test_split1.txt``, 10 clips × 3 crops, stride 2 (LaViLa README command).
+* ``protocol="helpinghands"``: ``test_split{1,2,3}.txt``, 10 clips × 1 crop, stride 2; each metric is the
+  mean of the three splits' values (per-split values are reported too).
+
+``clip_length`` is the model's ``num_frames`` (LaViLa's command uses 16: build the model with
+``--set model.num_frames=16`` to match). Metrics: top-1 and mean class accuracy (percent, sklearn
+confusion-matrix semantics: ``benchmarks.metrics.mean_class_accuracy``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from benchmarks.context import Benchmark, EvalContext, Option, positive
+from benchmarks.metrics import mean_class_accuracy, topk_accuracy
+from benchmarks.record import BenchResult
+from henasy.data.egtea import EgteaClip, egtea_clip_relpath, load_action_index, load_split
+from henasy.data.video import ClipLoader, SingleFileSource
+from henasy.errors import BenchError
+
+VERSION = "egtea/1"
+PROTOCOLS = {
+    "lavila": {"splits": ("test_split1",), "num_clips": 10, "num_crops": 3, "clip_stride": 2},
+    "helpinghands": {
+        "splits": ("test_split1", "test_split2", "test_split3"),
+        "num_clips": 10,
+        "num_crops": 1,
+        "clip_stride": 2,
+    },
+}
+OPTIONS: dict[str, Option] = {
+    "protocol": Option("lavila", "'lavila' (split 1) or 'helpinghands' (splits 1-3)", choices=tuple(PROTOCOLS)),
+    "num_clips": Option(None, "a positive int (default: the protocol's)", kind=int, check=positive),
+    "num_crops": Option(None, "1 or 3 (default: the protocol's)", choices=(None, 1, 3)),
+    "clip_stride": Option(None, "a positive int (default: the protocol's)", kind=int, check=positive),
+    "view_pooling": Option("max", "'max' (official) or 'mean' over the views", choices=("max", "mean")),
+}
+
+
+def view_frame_ids(num_video_frames: int, clip_length: int, stride: int, num_clips: int) -> list[list[int]]:
+    """Frame ids of each temporal view (LaViLa's egtea branch); ids ≥ the video length stand for zero frames."""
+    span = clip_length * stride
+    if num_video_frames < span:
+        ids = list(range(0, span, stride))  # frames past the end are the zero padding
+        return [ids for _ in range(num_clips)]
+    starts = np.linspace(0, num_video_frames - span, num_clips, dtype=int)
+    return [list(range(int(s), int(s) + span, stride)) for s in starts]
+
+
+def pool_views(view_logits: np.ndarray, how: str = "max") -> np.ndarray:
+    """(N, V, K) per-view class scores → (N, K): max (official) or mean over the views."""
+    return view_logits.max(axis=1) if how == "max" else view_logits.mean(axis=1)
+
+
+class EgteaViews(Dataset):
+    """EGTEA test clips → ``{"video": (V, C, T, S, S), "index"}`` with V = num_clips × num_crops views."""
+
+    def __init__(
+        self,
+        clips: list[EgteaClip],
+        source: SingleFileSource,
+        loader: ClipLoader,
+        clip_length: int,
+        stride: int,
+        num_clips: int,
+        num_crops: int,
+    ) -> None:
+        self.clips, self.source, self.loader = clips, source, loader
+        self.clip_length, self.stride, self.num_clips, self.num_crops = clip_length, stride, num_clips, num_crops
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        video_id = egtea_clip_relpath(self.clips[index].clip_id)
+        total = self.loader.video_info(self.source, video_id).num_frames
+        views = []
+        for ids in view_frame_ids(total, self.clip_length, self.stride, self.num_clips):
+            real = [i for i in ids if i < total]
+            frames = self.loader.read_frames(self.source, video_id, real)  # (t, H, W, 3) uint8
+            if len(real) < len(ids):  # zero padding of a short video (black before normalisation)
+                pad = np.zeros((len(ids) - len(real), *frames.shape[1:]), dtype=np.uint8)
+                frames = np.concatenate([frames, pad])
+            views += self.loader.transform.crops(frames, self.num_crops)  # num_crops × (C, T, S, S)
+        return {"video": torch.stack(views), "index": int(index)}  # (V, C, T, S, S)
+
+
+def _view_logits(ctx: EvalContext, dataset: EgteaViews, class_embeds: np.ndarray) -> np.ndarray:
+    """Per-view cosine class scores of every clip → (N, V, K) float32."""
+    views = dataset.num_clips * dataset.num_crops
+    out = np.zeros((len(dataset), views, len(class_embeds)), dtype=np.float32)
+    weights = torch.from_numpy(class_embeds)  # (K, D)
+    for batch in ctx.batches(dataset, "egtea: clips", batch_size=max(1, ctx.batch_size // views)):
+        video = batch["video"]  # (B, V, C, T, S, S)
+        flat = video.flatten(0, 1)  # (B·V, C, T, S, S)
+        emb = torch.cat([ctx.encode_video(flat[i : i + ctx.batch_size]) for i in range(0, len(flat), ctx.batch_size)])
+        logits = emb.view(video.shape[0], views, -1) @ weights.T  # (B, V, K)
+        out[batch["index"].numpy()] = logits.numpy()
+    return out
+
+
+def run(ctx: EvalContext) -> BenchResult:
+    """Top-1 and mean class accuracy (percent) under the chosen protocol."""
+    opts = ctx.options
+    base = PROTOCOLS[opts["protocol"]]
+    num_clips = opts["num_clips"] or base["num_clips"]
+    num_crops = opts["num_crops"] or base["num_crops"]
+    stride = opts["clip_stride"] or base["clip_stride"]
+    clip_length = int(ctx.model.num_frames)
+    layout = ctx.layout
+    classes = load_action_index(layout.egtea_action_idx)
+    splits = {name: load_split(layout.egtea_split(name), classes) for name in base["splits"]}
+    kept = {name: ctx.take(clips) for name, clips in splits.items()}
+    unique: dict[str, EgteaClip] = {}
+    for clips in kept.values():
+        for clip in clips:
+            unique.setdefault(clip.clip_id, clip)
+    if not unique:
+        raise BenchError(f"egtea: the test split(s) {list(splits)} have no clips")
+    class_embeds = ctx.embed_texts([c.text for c in classes], "egtea: classes")  # (K, D)
+    loader = ClipLoader.for_model(ctx.model)
+    dataset = EgteaViews(
+        list(unique.values()), SingleFileSource(layout.egtea_videos), loader, clip_length, stride, num_clips, num_crops
+    )
+    pooled = pool_views(_view_logits(ctx, dataset, class_embeds), opts["view_pooling"])  # (U, K)
+    row = {clip_id: i for i, clip_id in enumerate(unique)}
+    metrics: dict[str, float] = {}
+    per_item: dict[str, Any] = {}
+    per_split = []
+    for name, clips in kept.items():
+        logits = pooled[[row[c.clip_id] for c in clips]]  # (N, K)
+        target = np.array([c.class_index for c in clips])
+        split_metrics = {
+            "top1": topk_accuracy(logits, target, ks=(1,))["top1"],
+            "mean_class_acc": mean_class_accuracy(logits, target),
+        }
+        per_split.append(split_metrics)
+        if len(kept) > 1:
+            metrics.update({f"{k}_{name}": v for k, v in split_metrics.items()})
+        predicted = logits.argmax(axis=1)
+        per_item[name] = {
+            "clip_id": [c.clip_id for c in clips],
+            "target": target.tolist(),
+            "predicted": predicted.tolist(),
+            "correct": (predicted == target).astype(int).tolist(),
+        }
+    for key in ("top1", "mean_class_acc"):
+        metrics[key] = float(np.mean([m[key] for m in per_split]))
+    protocol = {
+        "version": VERSION,
+        "units": "percent",
+        "protocol": opts["protocol"],
+        "splits": list(base["splits"]),
+        "split_aggregation": "mean of per-split metrics" if len(kept) > 1 else "single split",
+        "num_clips": num_clips,
+        "num_crops": num_crops,
+        "clip_length": clip_length,
+        "clip_stride": stride,
+        "view_pooling": opts["view_pooling"],
+        "view_starts": "np.linspace(0, len - clip_length*stride, num_clips, dtype=int); shorter videos "
+        "zero-padded then strided, repeated per clip",
+        "class_text": "action_idx.txt words, '_' -> ' ', lower-cased, no template",
+        "similarity": "cosine per view, float32",
+        "mean_class_acc": "sklearn confusion_matrix without labels= (LaViLa get_mean_accuracy)",
+        "frames": ctx.frames_protocol(None, sampling="strided views (see view_starts)"),
+    }
+    n_items = sum(len(c) for c in kept.values())
+    total = sum(len(c) for c in splits.values())
+    split = "+".join(base["splits"])
+    return BenchResult(protocol, split, metrics, n_items, total, per_item)
+
+
+BENCHMARK = Benchmark("egtea", run, OPTIONS)

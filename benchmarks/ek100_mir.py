@@ -1,0 +1,93 @@
+"""EK100-MIR zero-shot: multi-instance video↔text retrieval on EPIC-KITCHENS-100 (paper §5.2, Table 1).
+
+Protocol (LaViLa ``eval_zeroshot.py --dataset ek100_mir``, anchors-models §4.2):
+
+* videos = rows of ``EPIC_100_retrieval_test.csv`` (frames: ``[round(fps·start), ceil(fps·stop))``,
+  segment midpoints, per-video fps from decord); captions = rows of ``EPIC_100_retrieval_test_sentence.csv``.
+* **Sentence-column ordering as the official code**: LaViLa embeds the narration of every retrieval-csv row,
+  builds S = V·Tᵀ over rows, then keeps the columns ``indexes = [video_id.index(t) for t in text_id]``, i.e.
+  column j is the embedding of the narration of the row whose ``narration_id`` is caption j's. Here only
+  those rows' narrations are embedded (same matrix, fewer text passes).
+* S (cosine of L2-normalised float32 embeddings) is rescaled ``S = (S + 1) / 2`` in float32, which can only
+  create ties, then scored with the JPoSE mAP / nDCG (``benchmarks.metrics.ek100_mir_metrics``): V→T over
+  rows, T→V over columns, and their averages. Relevancy: the test pkl.
+
+Metrics are percent (×100 of the official fractions). With ``limit`` the first N clips are kept, with the
+captions whose row is among them; queries left without a relevant item are then omitted from the means.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.context import Benchmark, EvalContext, Option
+from benchmarks.metrics import ek100_mir_metrics, ek100_mir_per_query
+from benchmarks.record import BenchResult
+from henasy.data.batching import ClipRef
+from henasy.data.ek100 import ek100_video_relpath, load_ek100_retrieval
+from henasy.data.video import SingleFileSource
+from henasy.errors import BenchError
+
+VERSION = "ek100_mir/1"
+OPTIONS: dict[str, Option] = {}
+
+
+def sentence_similarity(video_embeds: np.ndarray, row_text_embeds: np.ndarray) -> np.ndarray:
+    """LaViLa's rescaled similarity: (N_v, D), (N_s, D) caption-column embeddings → (N_v, N_s) float32 (S+1)/2."""
+    sim = video_embeds.astype(np.float32) @ row_text_embeds.astype(np.float32).T  # (N_v, N_s)
+    return (sim + np.float32(1.0)) / np.float32(2.0)
+
+
+def run(ctx: EvalContext) -> BenchResult:
+    """V→T / T→V mAP and nDCG (percent) over the retrieval test set."""
+    data = load_ek100_retrieval(ctx.data_root)
+    videos = data.videos
+    n_total = len(videos)
+    n = n_total if ctx.limit is None else min(ctx.limit, n_total)
+    columns = np.flatnonzero(data.sentence_rows < n)  # captions whose named row is kept, in csv order
+    if len(columns) == 0:
+        raise BenchError(f"ek100_mir: none of the captions name one of the first {n} clips; raise --limit")
+    rows = videos.iloc[:n]
+    clips = [
+        ClipRef(ek100_video_relpath(r.participant_id, r.video_id), float(r.start_sec), float(r.stop_sec))
+        for r in rows.itertuples()
+    ]
+    source = SingleFileSource(ctx.layout.ek100_videos)
+    video_embeds = ctx.embed_clips(clips, source, "ek100_mir: clips", frame_rule="ceil")  # (n, D)
+    caption_rows = data.sentence_rows[columns]  # (m,)
+    narrations = [videos["narration"].iat[int(i)] for i in caption_rows]
+    text_embeds = ctx.embed_texts(narrations, "ek100_mir: captions")  # (m, D)
+    similarity = sentence_similarity(video_embeds, text_embeds)  # (n, m)
+    relevancy = data.relevancy[:n][:, columns]  # (n, m)
+    partial = n < n_total
+    nan_policy = "omit" if partial else "propagate"
+    fractions = ek100_mir_metrics(similarity, relevancy, nan_policy=nan_policy)
+    per_query = ek100_mir_per_query(similarity, relevancy)
+    metrics = {k: 100.0 * v for k, v in fractions.items()}
+    per_item = {
+        "video_id": rows["narration_id"].tolist(),
+        "AP_v2t": per_query["AP_v2t"],
+        "nDCG_v2t": per_query["nDCG_v2t"],
+        "sentence_id": data.sentences["narration_id"].iloc[columns].tolist(),
+        "AP_t2v": per_query["AP_t2v"],
+        "nDCG_t2v": per_query["nDCG_t2v"],
+    }
+    protocol = {
+        "version": VERSION,
+        "units": "percent (100 x the JPoSE fractions)",
+        "similarity": "cosine of L2-normalised embeddings, float32, rescaled S = (S + 1) / 2",
+        "sentence_order": "columns in EPIC_100_retrieval_test_sentence.csv order; column j = narration of the "
+        "retrieval-csv row whose narration_id is caption j's (LaViLa video_id.index(text_id))",
+        "mAP": "relevant iff relevancy == 1; precision numerator = cumulative graded relevancy",
+        "nDCG": "first K = #(relevancy > 0) ranks, linear gains, log2(rank + 1)",
+        "tie_rule": "equal scores rank by lower index (stable), both metrics",
+        "nan_policy": nan_policy,
+        "relevancy": "relevancy/caption_relevancy_EPIC_100_retrieval_test.pkl",
+        "relevancy_shape": list(data.relevancy.shape),
+        "frames": ctx.frames_protocol("ceil"),
+    }
+    split = "EPIC_100_retrieval_test"
+    return BenchResult(protocol, split, metrics, n, n_total, per_item)
+
+
+BENCHMARK = Benchmark("ek100_mir", run, OPTIONS)

@@ -1,0 +1,73 @@
+"""The ``bench`` command line: one entry point whose subcommands live in ``henasy.commands``.
+
+Each subcommand module defines ``register(subparsers)``; heavy imports (torch, models, pandas) happen
+inside the command's ``run`` so that ``bench --help`` and ``bench list`` answer in well under a second.
+Errors caused by the user's input (``BenchError``) print one clear message and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from henasy import __version__
+from henasy.errors import BenchError
+
+# Subcommand modules, in the order `bench --help` lists them.
+COMMAND_MODULES = [
+    "henasy.commands.listing",
+    "henasy.commands.data",
+    "henasy.commands.info",
+    "henasy.commands.ckpt",
+    "henasy.commands.train",
+    "henasy.commands.ground",
+    "henasy.commands.sweep",
+    "henasy.commands.status",
+    "henasy.commands.sync",
+]
+
+EPILOG = """examples:
+  bench list models                                  what is registered
+  bench data synth --out data/synth --size small     write the synthetic egocentric dataset
+  bench info lavila                                  parameter count of the paper preset (meta device)
+  bench train lavila_tiny --data data/synth --out runs/lavila_tiny
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``bench`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="bench",
+        description="henasy-bench: benchmarks and ablations for egocentric video-language models.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"henasy-bench {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``bench`` console script."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach the network for open_clip names
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except BenchError as err:
+        print(f"bench {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bench {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""``bench ckpt check MODEL PATH``: does a checkpoint file fit a registered model, key by key?
+
+Builds the model on the meta device, reads the file with ``torch.load(weights_only=True)`` and loads it
+(the model's own ``load_checkpoint`` when it has one, e.g. LaViLa's temporal inflation and EgoVLP renaming;
+otherwise a plain key/shape check). Prints missing / unexpected keys and shape mismatches and exits with
+status 1 when any of them is non-empty (2 when the file cannot be read at all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+EPILOG = """examples:
+  bench ckpt check lavila clip_openai_timesformer_base.narrator_rephraser.ep_0005.md5sum_d73a9c.pth
+  bench ckpt check lavila ckpt.pth --frames 16      4-frame checkpoint inflated to 16 frames
+  bench ckpt check lavila_tiny runs/x/last.pth --format json
+
+exit status: 0 = every key matches, 1 = missing/unexpected keys or shape mismatches, 2 = unreadable file
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``ckpt`` subcommand (with its ``check`` action)."""
+    p = subparsers.add_parser(
+        "ckpt",
+        help="inspect checkpoints against registered models",
+        description="Checkpoint utilities. `check` loads PATH into MODEL and lists mismatched keys.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    check = actions.add_parser(
+        "check",
+        help="load PATH into MODEL and list missing / unexpected keys and shape mismatches",
+        description="Load PATH into MODEL (built on the meta device) and list missing / unexpected keys and "
+        "shape mismatches; exit 1 when any list is non-empty.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("model", help="registered model name (see `bench list models`)")
+    check.add_argument("path", help="checkpoint file (.pth/.pt written by torch.save)")
+    check.add_argument(
+        "--frames", type=int, metavar="N", help="build the model for N-frame clips (num_frames=N)"
+    )
+    check.add_argument(
+        "--format", choices=["text", "json"], default="text", help="output format (default: text)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the checkpoint and report; 0 when everything matches, 1 otherwise."""
+    from henasy.checkpoints import load_checked, load_state_dict_file
+    from henasy.commands.info import build_on_meta
+
+    model = build_on_meta(args.model, args.frames)
+    if hasattr(model, "load_checkpoint"):
+        report = model.load_checkpoint(args.path, strict=False)
+    else:
+        report = load_checked(model, load_state_dict_file(args.path), strict=False, source=args.path)
+    if args.format == "json":
+        print(json.dumps({"model": args.model, "path": args.path, **report.to_dict()}, indent=2))
+    else:
+        total = len(model.state_dict())
+        print(f"{args.path} → {args.model}: {report.loaded} tensors loaded, model has {total}")
+        print(f"missing keys ({len(report.missing)}):" + "".join(f"\n  {k}" for k in report.missing))
+        print(f"unexpected keys ({len(report.unexpected)}):" + "".join(f"\n  {k}" for k in report.unexpected))
+        if report.mismatched:
+            print(f"shape mismatches ({len(report.mismatched)}):")
+            for key, want, got in report.mismatched:
+                print(f"  {key}: model {list(want)}, checkpoint {list(got)}")
+        for key, why in report.not_loadable.items():
+            print(f"not loadable: {key} ({why})")
+        for note in report.notes:
+            print(f"note: {note}")
+        print("OK: all keys match" if report.ok else "MISMATCH")
+    return 0 if report.ok else 1

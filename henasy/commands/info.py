@@ -1,0 +1,90 @@
+"""``bench info MODEL``: parameter counts of a registered model, built on the meta device (no memory, no I/O).
+
+The counts back the "#params" columns of the paper's tables (e.g. LaViLa TSF-B = 177.66 M, anchors §2.6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+EPILOG = """examples:
+  bench info lavila                      paper preset: total / trainable / per top-level module
+  bench info lavila --frames 16          the same model sized for 16-frame clips
+  bench info lavila_tiny --format json   machine-readable (keys params_total, params_trainable, modules)
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``info`` subcommand."""
+    p = subparsers.add_parser(
+        "info",
+        help="parameter counts of a registered model (built on the meta device)",
+        description="Build MODEL on the meta device and print its parameter counts: total, trainable and per "
+        "top-level module (direct parameters such as projections count as their own entries).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", help="registered model name (see `bench list models`)")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
+    p.add_argument("--frames", type=int, metavar="N", help="build the model for N-frame clips (num_frames=N)")
+    p.set_defaults(func=run)
+
+
+def build_on_meta(name: str, frames: int | None = None) -> Any:
+    """Instantiate the registered model ``name`` on the meta device (``num_frames=frames`` when given)."""
+    import torch
+
+    from henasy.catalog import MODELS
+    from henasy.errors import BenchError
+
+    factory = MODELS.get(name)
+    overrides: dict[str, Any] = {}
+    if frames is not None:
+        if frames < 1:
+            raise BenchError(f"--frames must be a positive integer, got {frames}")
+        overrides["num_frames"] = frames
+    try:
+        with torch.device("meta"):
+            return factory(**overrides)
+    except TypeError as err:
+        if not overrides:
+            raise
+        raise BenchError(f"model {name!r} does not accept --frames ({err})") from None
+
+
+def parameter_counts(model: Any) -> dict[str, Any]:
+    """``params_total``, ``params_trainable`` and ``modules`` (top-level child or direct parameter → count)."""
+    modules: dict[str, int] = {}
+    for name, param in model.named_parameters(recurse=False):
+        modules[name] = param.numel()
+    for name, child in model.named_children():
+        count = sum(p.numel() for p in child.parameters())
+        if count:
+            modules[name] = count
+    return {
+        "params_total": sum(p.numel() for p in model.parameters()),
+        "params_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "modules": modules,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the counts."""
+    model = build_on_meta(args.model, args.frames)
+    counts = parameter_counts(model)
+    frames = getattr(model, "num_frames", None)
+    if args.format == "json":
+        print(json.dumps({"model": args.model, "num_frames": frames, **counts}, indent=2))
+        return 0
+    width = max(len(n) for n in [*counts["modules"], "trainable"])
+    print(f"{args.model} ({type(model).__name__}, {frames} frames)")
+    print(f"  {'total':<{width}}  {counts['params_total'] / 1e6:10.2f} M  ({counts['params_total']:,})")
+    print(
+        f"  {'trainable':<{width}}  {counts['params_trainable'] / 1e6:10.2f} M  ({counts['params_trainable']:,})"
+    )
+    print("  per top-level module:")
+    for name, count in counts["modules"].items():
+        print(f"    {name:<{width}}  {count / 1e6:10.3f} M  ({count:,})")
+    return 0

@@ -1,0 +1,202 @@
+"""``bench sweep SPEC``: run an ablation / table spec (or its Optuna search) as submitit jobs.
+
+Thin wrapper over ``sweeps.launch`` (plan → data → submit → manifest), ``sweeps.monitor`` (live display)
+and ``sweeps.optuna_search`` (specs with a ``search:`` section). Heavy imports happen inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """examples:
+  bench sweep ablations/losses.yaml                      Table 3 at smoke scale, locally (data generated once)
+  bench sweep ablations/losses.yaml --dry-run            the expanded runs and what would be submitted
+  bench sweep ablations/losses --executor slurm --detach submit to SLURM and return; follow with bench status
+  bench sweep ablations/architecture.yaml --scale paper --data /datasets/ego --executor slurm \\
+        --partition gpu --time 2880                      Table 4 with the paper presets on real data
+  bench sweep search/loss_weights.yaml --trials 16       Optuna search over λ1, λ2, λ3 (resumable)
+  bench sweep my_spec.yaml --set trainer.max_steps=20 --only "L_ego"
+
+  SPEC is a file, or a name under sweeps/ (see `bench list sweeps`). Runs go to runs/<spec>/<scale>/<run id>/
+  (--out to change), the manifest to runs/<spec>/<scale>/manifest.json, MLflow to $MLFLOW_TRACKING_URI or
+  sqlite:///mlflow.db. Rerunning submits only rows without a complete result (--force redoes them); jobs
+  resume from their last checkpoint after a kill, preemption or time-out (SLURM requeues them itself).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``sweep`` subcommand."""
+    p = subparsers.add_parser(
+        "sweep",
+        help="run an ablation/table spec as jobs (local, SLURM or in-process), tracked in MLflow",
+        description="Expand SPEC into runs (deterministic ids), submit the unfinished ones as checkpointable "
+        "submitit jobs (train → evaluate → record → MLflow), write a manifest and follow them.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("spec", help="spec file or name under sweeps/, e.g. ablations/losses.yaml")
+    p.add_argument(
+        "--scale",
+        choices=["smoke", "paper"],
+        default="smoke",
+        help="smoke (default): tiny presets on synthetic data; paper: paper presets",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="dataset root (default at smoke scale: ./data/synth-small-seed0, generated once)",
+    )
+    p.add_argument(
+        "--executor",
+        choices=["local", "slurm", "debug"],
+        default="local",
+        help="where jobs run (default: local)",
+    )
+    p.add_argument(
+        "--max-parallel",
+        type=int,
+        metavar="N",
+        help="jobs at once (local default: CPUs // CPUs per job; SLURM: array limit)",
+    )
+    p.add_argument("--out", metavar="DIR", help="sweep folder (default: runs/<spec>/<scale>)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key for every row (YAML value); repeatable",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="LABEL",
+        help="run only this row (label as in the spec); repeatable",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the runs as a table and submit nothing")
+    p.add_argument(
+        "--detach",
+        action="store_true",
+        help="return right after submitting (follow with `bench status SPEC`)",
+    )
+    p.add_argument("--force", action="store_true", help="redo rows that already have a complete result")
+    p.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+    )
+    p.add_argument(
+        "--no-tracking", action="store_true", help="do not log to MLflow (result records are still written)"
+    )
+    p.add_argument(
+        "--trials",
+        type=int,
+        metavar="N",
+        help="Optuna specs: total number of trials (default: the spec's n_trials)",
+    )
+    res = p.add_argument_group("resources (override the spec's resources for this scale)")
+    res.add_argument("--partition", help="SLURM partition")
+    res.add_argument(
+        "--time", dest="timeout_min", type=int, metavar="MIN", help="time limit per job, minutes"
+    )
+    res.add_argument("--gpus", dest="gpus_per_node", type=int, metavar="N", help="GPUs per node")
+    res.add_argument("--cpus", dest="cpus_per_task", type=int, metavar="N", help="CPUs per task")
+    res.add_argument("--mem", dest="mem_gb", type=float, metavar="GB", help="memory per node, GB")
+    res.add_argument("--nodes", type=int, metavar="N", help="nodes per job (DDP across nodes)")
+    res.add_argument("--tasks-per-node", type=int, metavar="N", help="processes per node (DDP)")
+    p.set_defaults(func=run)
+
+
+def options_from_args(args: argparse.Namespace) -> object:
+    """The ``SweepOptions`` of parsed arguments."""
+    from henasy.training.config import parse_overrides
+    from sweeps.launch import SweepOptions
+
+    resources = {
+        k: getattr(args, k)
+        for k in (
+            "partition",
+            "timeout_min",
+            "gpus_per_node",
+            "cpus_per_task",
+            "mem_gb",
+            "nodes",
+            "tasks_per_node",
+        )
+    }
+    return SweepOptions(
+        spec=args.spec,
+        scale=args.scale,
+        data=args.data,
+        executor=args.executor,
+        max_parallel=args.max_parallel,
+        out=args.out,
+        overrides=parse_overrides(args.overrides),
+        resources=resources,
+        force=args.force,
+        only=list(args.only),
+        tracking_uri=args.tracking_uri,
+        tracking=not args.no_tracking,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan, submit, follow; exit 1 when a row failed."""
+    from sweeps import launch, manifest, monitor
+    from sweeps.spec import load_spec
+
+    opts = options_from_args(args)
+    spec = load_spec(args.spec)
+    if spec.search is not None:
+        from sweeps.optuna_search import run_search
+
+        return run_search(spec, opts, trials=args.trials, dry_run=args.dry_run, detach=args.detach)
+    plan = launch.plan_sweep(opts, spec)
+    head = f"sweep {spec.name} (table {spec.table or '-'}), scale {plan.scale}, {len(plan.runs)} runs, data {plan.data_root}"
+    if args.dry_run:
+        print(head)
+        print(launch.plan_table(plan))
+        print(
+            f"would submit {len(plan.to_submit)} job(s) to the {plan.executor} executor; sweep folder {plan.sweep_dir}"
+        )
+        return 0
+    print(head, flush=True)
+    handles = launch.launch(plan)
+    skipped = {d: sum(1 for v in plan.decisions.values() if v == d) for d in (launch.FINISHED, launch.ACTIVE)}
+    print(
+        f"submitted {len(handles)} job(s) to the {plan.executor} executor"
+        f" ({skipped[launch.FINISHED]} finished row(s) skipped, {skipped[launch.ACTIVE]} still running);"
+        f" manifest {manifest.manifest_path(plan.sweep_dir)}",
+        flush=True,
+    )
+    if plan.executor == "debug":
+        launch.run_debug_jobs(handles)
+    elif args.detach:
+        print(
+            f"detached; follow with: bench status {spec.name} --scale {plan.scale}"
+            + (f" --out {args.out}" if args.out else "")
+        )
+        return 0
+    run_ids = [r.run_id for r in plan.runs]
+    try:
+        rows = monitor.follow(
+            lambda: manifest.read_manifest(plan.sweep_dir),
+            handles=handles,
+            run_ids=run_ids,
+            metrics=spec.metrics,
+        )
+    except KeyboardInterrupt:
+        print(
+            "\nstopped following. Local jobs stop with this terminal's Ctrl-C (SLURM jobs go on); "
+            f"rerun `bench sweep {args.spec}` to resume from the checkpoints, or use --detach.",
+        )
+        return 130
+    print()
+    print(monitor.format_table(rows, spec.metrics))
+    print(monitor.counts(rows))
+    report = monitor.error_report(rows)
+    if report:
+        print("\nfailed rows:\n" + report)
+        return 1
+    return 0

@@ -1,0 +1,153 @@
+"""``bench table --id N``: one of the paper's tables with this project's measured values, the paper's and Δ.
+
+Thin wrapper over ``reports.spec`` (table specs), ``reports.collect`` (MLflow → cells), ``reports.render``
+(md / LaTeX / CSV / JSON / HTML) and ``reports.plots``. Heavy imports (mlflow, matplotlib) happen in ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reports.collect import TableData
+
+EPILOG = """examples:
+  bench table --id 3                                 Table 3 (loss ablation): measured, paper and Δ per row
+  bench table --id 1 --paper-only --format json      the paper's numbers only, machine-readable
+  bench table --id 4 --format latex > table4.tex     booktabs LaTeX, ready to paste
+  bench table --id 3 --plot                          also bar charts (paper beside measured) and training curves
+  bench table --id 3 --sweep my/losses --scale paper fill from another sweep's runs, paper scale only
+  bench table --id 5                                 cost table from reports/out/cost.json (bench compare --cost)
+  bench table --id all                               every table, every format, into reports/out/
+
+  Measured cells come from MLflow ($MLFLOW_TRACKING_URI or sqlite:///mlflow.db): for each row the latest
+  FINISHED run tagged bench.table=N (or bench.sweep=NAME) whose bench.row is the row's label. An empty
+  cell says why: not run, running, failed, partial (evaluated on a subset), no metric, unit mismatch.
+  Units: EgoMCQ/EK100-CLS/EGTEA records are percentages, EK100-MIR/EgoNLQ/EgoMQ/grounding fractions;
+  the paper prints percentages, so fractions are shown ×100 (reports/tables/tableN.yaml `unit`).
+  JSON: {"id", "columns", "rows": [{"label", "paper", "measured", "diff", "status", ...}]}, null = empty.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``table`` subcommand."""
+    p = subparsers.add_parser(
+        "table",
+        help="a paper table (1-6) with measured values beside the paper's, from MLflow",
+        description="Render HENASY Table N with this project's measurements (MLflow runs of the sweep that fills "
+        "it), the paper's numbers and the difference; --id all writes every table into reports/out/.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--id", required=True, dest="table_id", metavar="N", help="table number 1-6, `all`, or a spec file")
+    p.add_argument("--sweep", metavar="NAME", help="take runs tagged bench.sweep=NAME instead of bench.table=N")
+    p.add_argument("--scale", choices=["smoke", "paper"], help="only runs at this scale (default: paper, else smoke)")
+    p.add_argument(
+        "--format",
+        choices=["md", "latex", "csv", "json", "html"],
+        help="output format (default: md; with --id all: every format)",
+    )
+    p.add_argument("--paper-only", action="store_true", help="the paper's numbers only; MLflow is not read")
+    p.add_argument("--plot", action="store_true", help="also write bar charts and training curves (PNG)")
+    p.add_argument("--out", metavar="DIR", help="directory for --id all, --plot and written tables (default: reports/out)")
+    p.add_argument("--tracking-uri", metavar="URI", help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    p.add_argument("--cost-file", metavar="PATH", help="Table 5 measurements (default: reports/out/cost.json)")
+    p.add_argument("--log-run", metavar="RUN_ID", help="log the written tables and plots as artifacts of this MLflow run")
+    p.add_argument("--strict", action="store_true", help="exit 1 when a measured cell of a row this project runs is empty")
+    p.set_defaults(func=run)
+
+
+def _write_outputs(
+    table: TableData, formats: list[str], out_dir: Path, plot: bool, tracking_uri: str | None
+) -> list[Path]:
+    """Write the table in each format (and its plots) as ``<out_dir>/table<N>.<ext>``; returns the paths."""
+    from henasy.atomic import atomic_write_text
+    from reports import plots
+    from reports.collect import open_store
+    from reports.render import EXTENSIONS, render
+
+    spec = table.spec
+    written = [atomic_write_text(out_dir / f"table{spec.id}.{EXTENSIONS[f]}", render(table, f)) for f in formats]
+    if plot:
+        bars = plots.table_bars(table, out_dir / f"table{spec.id}_bars.png")
+        written += [bars] if bars else []
+        if not table.paper_only and spec.source == "mlflow":
+            mlc, _ = open_store(tracking_uri)
+            if mlc is not None:
+                curves = plots.training_curves(mlc, table, out_dir / f"table{spec.id}_training.png")
+                written += [curves] if curves else []
+    return written
+
+
+def _log_artifacts(run_id: str, paths: list[Path], tracking_uri: str | None) -> None:
+    from henasy.errors import BenchError
+    from reports.collect import open_store
+
+    mlc, uri = open_store(tracking_uri)
+    if mlc is None:
+        raise BenchError(f"--log-run: no MLflow store at {uri}")
+    try:
+        mlc.get_run(run_id)
+    except Exception:
+        raise BenchError(f"--log-run: no MLflow run {run_id!r} in {uri}") from None
+    for path in paths:
+        mlc.log_artifact(run_id, str(path), "reports")
+    print(f"logged {len(paths)} file(s) to MLflow run {run_id} (artifacts/reports/)", file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Collect, render, write."""
+    from reports import OUT_DIR
+    from reports.collect import collect_table
+    from reports.render import FORMATS, render
+    from reports.spec import list_table_ids, load_table_spec
+
+    ids = list_table_ids() if args.table_id == "all" else [args.table_id]
+    out_dir = Path(args.out) if args.out else OUT_DIR
+    tables = []
+    for table_id in ids:
+        spec = load_table_spec(table_id)
+        cost_file = args.cost_file if spec.source == "cost" else None
+        tables.append(
+            collect_table(
+                spec,
+                tracking_uri=args.tracking_uri,
+                sweep=args.sweep,
+                scale=args.scale,
+                paper_only=args.paper_only,
+                cost_file=cost_file,
+            )
+        )
+    written: list[Path] = []
+    if args.table_id == "all":
+        formats = [args.format] if args.format else list(FORMATS)
+        for table in tables:
+            written += _write_outputs(table, formats, out_dir, args.plot, args.tracking_uri)
+        for path in written:
+            print(path)
+    else:
+        table = tables[0]
+        fmt = args.format or "md"
+        sys.stdout.write(render(table, fmt))
+        if args.plot or args.out or args.log_run:
+            written = _write_outputs(table, [fmt], out_dir, args.plot, args.tracking_uri)
+            for path in written:
+                print(f"wrote {path}", file=sys.stderr)
+    if args.log_run:
+        _log_artifacts(args.log_run, written, args.tracking_uri)
+    if args.strict:
+        empty = [
+            f"Table {t.spec.id} {row.spec.label}: {cell.status}"
+            for t in tables
+            for row in t.rows
+            if not row.spec.reference
+            for cell in row.measured
+            if cell.status != "ok"
+        ]
+        if empty:
+            print(f"bench table: --strict: {len(empty)} empty measured cell(s), e.g. {empty[0]}", file=sys.stderr)
+            return 1
+    return 0

@@ -1,0 +1,101 @@
+"""EgoClip pretraining annotations: ``egoclip.csv`` → a validated pandas DataFrame.
+
+Format (EgoVLP, anchors-models §5.1): tab-separated, columns ``clip_idx video_uid video_dur
+narration_source narration_ind narration_time clip_start clip_end clip_text tag_verb tag_noun``;
+``tag_verb``/``tag_noun`` are string-encoded Python lists of narration-taxonomy indices (EgoVLP parses them
+with ``eval``; here ``ast.literal_eval``) that become the 118-verb / 582-noun multi-hot targets of EgoNCE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from henasy.data.parsing import Table, float_column, int_column, list_column, nonempty_column, read_table
+from henasy.data.taxonomy import Taxonomy
+
+EGOCLIP_COLUMNS = (
+    "clip_idx",
+    "video_uid",
+    "video_dur",
+    "narration_source",
+    "narration_ind",
+    "narration_time",
+    "clip_start",
+    "clip_end",
+    "clip_text",
+    "tag_verb",
+    "tag_noun",
+)
+
+
+def _check_tag_range(table: Table, column: str, tags: Sequence[list[int]], size: int, source: str) -> None:
+    for i, row in enumerate(tags):
+        for t in row:
+            if not 0 <= t < size:
+                table.fail(
+                    i,
+                    column,
+                    f"tag index {t} is outside the {source} ({size} classes)",
+                    expected=f"indices in [0, {size - 1}]",
+                )
+
+
+def load_egoclip(
+    path: str | Path,
+    *,
+    num_verbs: int | None = None,
+    num_nouns: int | None = None,
+    verb_taxonomy: Taxonomy | None = None,
+    noun_taxonomy: Taxonomy | None = None,
+    bad_lines: Literal["raise", "skip"] = "raise",
+) -> Any:
+    """Read ``egoclip.csv`` → DataFrame with the 11 official columns, typed.
+
+    ``clip_idx``/``narration_ind`` int64; ``video_dur``/``narration_time``/``clip_start``/``clip_end`` float64;
+    ``video_uid``/``narration_source``/``clip_text`` str; ``tag_verb``/``tag_noun`` ``list[int]`` per row.
+    Tag indices are checked against the taxonomy sizes when given (``num_*`` or ``*_taxonomy``), and
+    ``clip_end >= clip_start``. ``df.attrs`` holds ``path`` and ``skipped_lines`` (non-empty only with
+    ``bad_lines="skip"``, EgoVLP's ``error_bad_lines=False`` behaviour).
+    """
+    import pandas as pd
+
+    table = read_table(path, EGOCLIP_COLUMNS, sep="\t", what="egoclip.csv", bad_lines=bad_lines)
+    start = float_column(table, "clip_start")
+    end = float_column(table, "clip_end")
+    bad = end < start
+    if bad.any():
+        i = int(bad.argmax())
+        table.fail(
+            i,
+            "clip_end",
+            f"clip_end {end[i]} is before clip_start {start[i]}",
+            expected="clip_end >= clip_start",
+        )
+    tag_verb = list_column(table, "tag_verb", int)
+    tag_noun = list_column(table, "tag_noun", int)
+    verb_size = len(verb_taxonomy) if verb_taxonomy is not None else num_verbs
+    noun_size = len(noun_taxonomy) if noun_taxonomy is not None else num_nouns
+    if verb_size is not None:
+        _check_tag_range(table, "tag_verb", tag_verb, verb_size, "verb taxonomy")
+    if noun_size is not None:
+        _check_tag_range(table, "tag_noun", tag_noun, noun_size, "noun taxonomy")
+    df = pd.DataFrame(
+        {
+            "clip_idx": int_column(table, "clip_idx"),
+            "video_uid": nonempty_column(table, "video_uid"),
+            "video_dur": float_column(table, "video_dur"),
+            "narration_source": table.column("narration_source"),
+            "narration_ind": int_column(table, "narration_ind"),
+            "narration_time": float_column(table, "narration_time"),
+            "clip_start": start,
+            "clip_end": end,
+            "clip_text": nonempty_column(table, "clip_text"),
+            "tag_verb": pd.Series(tag_verb, dtype=object),
+            "tag_noun": pd.Series(tag_noun, dtype=object),
+        }
+    )
+    df.attrs["path"] = str(table.path)
+    df.attrs["skipped_lines"] = list(table.skipped_lines)
+    return df

@@ -1,0 +1,202 @@
+"""HENASY's grouping machinery: temporal-aware grouping (TAG), DST blocks with group tokens, saliency maps.
+
+Paper: HENASY (NeurIPS 2024) §4.2 (Eq. 3–4), Appendix A (DST), Appendix B.1 (Eq. 11–12), B.2 (Eq. 13).
+No official code exists (anchors-models §2.6); the nearest public template is GroupViT's
+``AssignAttention`` (Gumbel-softmax over groups + hard straight-through assignment), read for facts only.
+
+- ``TemporalAwareGrouping``: Eq. 11 similarity of every input token of every frame to Q group tokens
+  (softmax over groups, Gumbel noise γ in training only — at eval the assignment is the deterministic
+  argmax of the noise-free softmax), Eq. 12 hard one-hot assignment with the straight-through trick, Eq. 4
+  per-frame merge ``o_{t,q} = g_q + Σ_j Ã_{t,q,j} i_{t,j} / Σ_j Ã_{t,q,j}`` that keeps the time axis:
+  (B, T·I, D) → (B, T·Q, D), frame-major.
+- ``GroupDividedAttention`` / ``GroupSpaceTimeBlock``: LaViLa's Frozen-in-Time divided space-time block
+  (``baselines.lavila.SpaceTimeBlock``, reused with its parameters and residual) generalised from one CLS
+  token to ``num_global`` leading tokens. Decision (the paper only writes ``DST([g; s])``): the group tokens
+  play TimeSformer's CLS role — their queries attend to every token (all groups, all frames) in both the
+  time and the space attention, and every frame token sees all group tokens' keys/values next to its own
+  time (same slot, every frame) or space (same frame) group. With ``num_global = 1`` this is exactly
+  LaViLa's ``DividedAttention``; with ``0`` (S3 blocks over entity tokens) only the grouped attention runs.
+- ``saliency_maps``: Eq. 13, ``M_t = (A_t^boot)ᵀ (A_t^entity)ᵀ`` (K × E per frame), softmax over the K patches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from baselines.lavila import DividedAttention, SpaceTimeBlock, attention
+
+
+@dataclass
+class GroupingResult:
+    """What one TAG call produces (B batch, T frames, Q groups, I input tokens per frame, D width)."""
+
+    tokens: torch.Tensor  # (B, T·Q, D) merged tokens, frame-major (Eq. 4, reshaped)
+    similarity: torch.Tensor  # (B, T, Q, I) noise-free softmax over groups (Eq. 11 without γ): saliency input
+    assignment: torch.Tensor  # (B, T, Q, I) Ã of Eq. 12: one-hot forward, soft gradient
+
+
+def gumbel_noise(like: torch.Tensor) -> torch.Tensor:
+    """Samples of Gumbel(0, 1) shaped like ``like``: −log(E), E ~ Exponential(1)."""
+    return -torch.empty_like(like).exponential_().log()
+
+
+def straight_through_one_hot(probs: torch.Tensor, dim: int) -> torch.Tensor:
+    """Eq. 12: one-hot(argmax probs) + probs − sg(probs), written so the forward value is exactly one-hot."""
+    index = probs.argmax(dim=dim, keepdim=True)
+    hard = torch.zeros_like(probs).scatter_(dim, index, 1.0)
+    return hard + (probs - probs.detach())
+
+
+class TemporalAwareGrouping(nn.Module):
+    """TAG(g_q, i) (paper §4.2 Eq. 4, App. B.1 Eq. 11–12): per-frame hard grouping that keeps the time axis.
+
+    Similarity (Eq. 11): ``A_{t,q,j} = softmax_q(W_q LN(g_q) · W_i LN(i_{t,j}) · D^-1/2 + γ_q)``. Following
+    GroupViT ([12], which Eq. 11 says it follows) the dot product is scaled by D^-1/2 and both sides are
+    layer-normalised before the projections; the merge of Eq. 4 uses the raw tokens. γ ~ Gumbel(0, 1) is
+    added only in training (``gumbel`` and ``self.training``); evaluation is deterministic (argmax of the
+    noise-free softmax). The denominator Σ_j Ã of Eq. 4 is zero for a group that no token chose: such a
+    group outputs its group token alone (the sum is replaced by 1 there, so its gradient still reaches the
+    similarity through the numerator).
+    """
+
+    def __init__(self, dim: int, *, gumbel: bool = True) -> None:
+        super().__init__()
+        self.gumbel = gumbel
+        self.norm_groups = nn.LayerNorm(dim)
+        self.norm_inputs = nn.LayerNorm(dim)
+        self.group_proj = nn.Linear(dim, dim)  # W_q
+        self.input_proj = nn.Linear(dim, dim)  # W_i
+        self.scale = dim**-0.5
+
+    def logits(self, groups: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """(B, Q, D) group tokens, (B, T, I, D) inputs → (B, T, Q, I) scaled dot products of Eq. 11."""
+        q = self.group_proj(self.norm_groups(groups))  # (B, Q, D)
+        k = self.input_proj(self.norm_inputs(frames))  # (B, T, I, D)
+        return torch.einsum("bqd,btid->btqi", q, k) * self.scale
+
+    def forward(self, groups: torch.Tensor, inputs: torch.Tensor, num_frames: int) -> GroupingResult:
+        """(B, Q, D) groups, (B, T·I, D) frame-major inputs → ``GroupingResult`` with tokens (B, T·Q, D)."""
+        b, length, dim = inputs.shape
+        if length % num_frames:
+            raise ValueError(f"{length} input tokens do not split into {num_frames} frames")
+        frames = inputs.reshape(b, num_frames, length // num_frames, dim)  # (B, T, I, D)
+        logits = self.logits(groups, frames)  # (B, T, Q, I)
+        similarity = logits.softmax(dim=2)  # Eq. 11 without γ (what saliency maps use)
+        if self.training and self.gumbel:
+            noisy = (logits + gumbel_noise(logits)).softmax(dim=2)  # Eq. 11 with γ
+        else:
+            noisy = similarity
+        assignment = straight_through_one_hot(noisy, dim=2)  # Eq. 12, (B, T, Q, I)
+        counts = assignment.detach().sum(
+            dim=-1, keepdim=True
+        )  # (B, T, Q, 1): tokens per group (forward value)
+        denominator = torch.where(counts > 0, assignment.sum(dim=-1, keepdim=True), torch.ones_like(counts))
+        merged = torch.einsum("btqi,btid->btqd", assignment, frames) / denominator  # (B, T, Q, D)
+        tokens = groups.unsqueeze(1) + merged  # Eq. 4: (g_q) + mean of the assigned tokens, (B, T, Q, D)
+        return GroupingResult(tokens.reshape(b, -1, dim), similarity, assignment)
+
+
+class GroupDividedAttention(DividedAttention):
+    """LaViLa's divided attention (Appendix A) with ``num_global`` leading "CLS-like" tokens instead of one.
+
+    Tokens are [globals (C); frame tokens (T·N, frame-major)]. A global query attends to every token; a frame
+    token's query attends to its time group (slot n in every frame) or space group (every token of frame t)
+    plus all C global keys/values. Same parameters as ``DividedAttention`` (``qkv``, ``proj``).
+    """
+
+    def forward(self, x: torch.Tensor, axis: str, num_frames: int, num_global: int = 1) -> torch.Tensor:
+        """(B, C+T·N, D) → (B, C+T·N, D), attending along ``axis`` ("time" or "space")."""
+        b, length, dim = x.shape
+        h, t, c = self.num_heads, num_frames, num_global
+        n = (length - c) // t
+        if n * t != length - c or n < 1:
+            raise ValueError(f"{length - c} frame tokens do not split into {t} frames")
+        q, k, v = self.qkv(x).view(b, length, 3, h, dim // h).permute(2, 0, 3, 1, 4)  # each (B, h, L, d)
+        groups, size = (n, t) if axis == "time" else (t, n)
+
+        def grouped(z: torch.Tensor) -> torch.Tensor:  # (B, h, T·N, d) → (B, h·G, S, d)
+            z = z.reshape(b, h, t, n, -1)  # (B, h, T, N, d)
+            if axis == "time":
+                z = z.transpose(2, 3)  # (B, h, N, T, d)
+            return z.reshape(b, h * groups, size, -1)
+
+        keys, values = grouped(k[:, :, c:]), grouped(v[:, :, c:])  # (B, h·G, S, d)
+        if c:
+            shared_k, shared_v = (
+                z[:, :, :c].repeat_interleave(groups, dim=1) for z in (k, v)
+            )  # (B, h·G, C, d)
+            keys, values = torch.cat([shared_k, keys], dim=2), torch.cat([shared_v, values], dim=2)
+        out = attention(grouped(q[:, :, c:]), keys, values, impl=self.impl)  # (B, h·G, S, d)
+        out = out.reshape(b, h, groups, size, -1)
+        if axis == "time":
+            out = out.transpose(2, 3)  # (B, h, T, N, d)
+        out = out.reshape(b, h, t * n, -1)  # (B, h, T·N, d)
+        if c:
+            out = torch.cat([attention(q[:, :, :c], k, v, impl=self.impl), out], dim=2)  # globals see all
+        return self.proj(out.transpose(1, 2).reshape(b, length, dim))
+
+
+class GroupSpaceTimeBlock(SpaceTimeBlock):
+    """A DST block (Appendix A) over [group tokens; frame tokens]: LaViLa's ``SpaceTimeBlock`` with its
+    Frozen-in-Time residual and zero-initialised time attention, attention generalised to ``num_global``."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, **kwargs: object) -> None:
+        super().__init__(dim, num_heads, mlp_ratio, **kwargs)  # type: ignore[arg-type]
+        qkv_bias = self.attn.qkv.bias is not None
+        self.attn = GroupDividedAttention(dim, num_heads, qkv_bias)
+        self.timeattn = GroupDividedAttention(dim, num_heads, qkv_bias)
+        self.timeattn.zero_init()  # as LaViLa's time_init='zeros': the block starts as a space-only block
+
+    def forward(self, x: torch.Tensor, num_frames: int, num_global: int = 0) -> torch.Tensor:  # type: ignore[override]
+        """(B, C+T·N, D) → (B, C+T·N, D) with C = ``num_global`` leading group tokens."""
+        t = self.timeattn(self.norm3(x), "time", num_frames, num_global)
+        if hasattr(self, "alpha_timeattn"):
+            t = torch.tanh(self.alpha_timeattn) * t
+        x = x + self.drop_path(self.attn(self.norm1(x + t), "space", num_frames, num_global))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+def assignment_probabilities(boot_similarity: torch.Tensor, entity_similarity: torch.Tensor) -> torch.Tensor:
+    """Eq. 13 before the softmax: M_t = (A_t^boot)ᵀ (A_t^entity)ᵀ, (B, T, G, K) × (B, T, E, G) → (B, T, K, E).
+
+    M[b, t, k, e] = Σ_g P(patch k → segment g) · P(segment g → entity e): the probability that patch k of
+    frame t belongs to entity e (it sums to 1 over entities). Computed in fp32 even under autocast: the
+    saliency softmax of these values in [0, 1] is flat, and bf16 rounding would erase its contrast.
+    """
+    with torch.autocast(boot_similarity.device.type, enabled=False):
+        return torch.einsum("btgk,bteg->btke", boot_similarity.float(), entity_similarity.float())
+
+
+def saliency_maps(
+    boot_similarity: torch.Tensor,
+    entity_similarity: torch.Tensor,
+    grid: tuple[int, int],
+    size: tuple[int, int] | None = None,
+) -> torch.Tensor:
+    """Eq. 13 saliency maps: softmax over the K patches of M_t, one map per entity per frame.
+
+    Returns (B, E, T, h, w) on the patch grid ``grid = (h, w)`` (each map sums to 1 over its h·w patches), or
+    bilinearly upsampled to ``size = (H, W)`` when given (then (B, E, T, H, W)).
+    """
+    probs = assignment_probabilities(boot_similarity, entity_similarity)  # (B, T, K, E)
+    maps = probs.softmax(dim=2).permute(0, 3, 1, 2)  # (B, E, T, K)
+    return to_grid(maps, grid, size)
+
+
+def to_grid(maps: torch.Tensor, grid: tuple[int, int], size: tuple[int, int] | None = None) -> torch.Tensor:
+    """(B, E, T, K) per-patch values → (B, E, T, h, w), or bilinearly resized to (B, E, T, H, W)."""
+    b, e, t, k = maps.shape
+    h, w = grid
+    if h * w != k:
+        raise ValueError(f"{k} patches do not form a {h}x{w} grid")
+    maps = maps.reshape(b, e, t, h, w)
+    if size is None or tuple(size) == (h, w):
+        return maps
+    flat = F.interpolate(
+        maps.reshape(b * e * t, 1, h, w), size=tuple(size), mode="bilinear", align_corners=False
+    )
+    return flat.reshape(b, e, t, *size)

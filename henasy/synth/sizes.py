@@ -1,0 +1,88 @@
+"""Dataset sizes of the synthetic generator: ``tiny`` (tests), ``small`` (default), ``medium``.
+
+``tiny`` is a handful of short videos that generate in a few seconds; ``small`` has 2,200 EgoClip
+training clips so a tiny model learns in minutes; ``medium`` is about five times larger. Frames are
+128×96 at 15 fps; Ego4D videos are stored in 30-s chunks so clips cross chunk boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SizeSpec:
+    """Counts as (videos, actions per video); EGTEA counts are sessions."""
+
+    name: str
+    ego_train: tuple[int, int]
+    ego_eval: tuple[int, int]
+    ek_train: tuple[int, int]
+    ek_val: tuple[int, int]
+    egtea_train: tuple[int, int]
+    egtea_eval: tuple[int, int]
+    held_out_pairs: int
+    mcq_items: int
+    grounding_clips: int
+    nlq_queries_per_clip: int
+    width: int = 128
+    height: int = 96
+    fps: int = 15
+    chunk_sec: int = 30
+
+    @property
+    def num_videos(self) -> int:
+        return sum(
+            n
+            for n, _ in (
+                self.ego_train,
+                self.ego_eval,
+                self.ek_train,
+                self.ek_val,
+                self.egtea_train,
+                self.egtea_eval,
+            )
+        )
+
+
+SIZES: dict[str, SizeSpec] = {
+    "tiny": SizeSpec(
+        "tiny",
+        ego_train=(4, 13),
+        ego_eval=(5, 13),
+        ek_train=(2, 10),
+        ek_val=(1, 12),
+        egtea_train=(2, 8),
+        egtea_eval=(1, 10),
+        held_out_pairs=4,
+        mcq_items=20,
+        grounding_clips=10,
+        nlq_queries_per_clip=4,
+    ),
+    "small": SizeSpec(
+        "small",
+        ego_train=(50, 44),
+        ego_eval=(16, 30),
+        ek_train=(16, 30),
+        ek_val=(6, 30),
+        egtea_train=(10, 20),
+        egtea_eval=(6, 20),
+        held_out_pairs=8,
+        mcq_items=400,
+        grounding_clips=150,
+        nlq_queries_per_clip=8,
+    ),
+    "medium": SizeSpec(
+        "medium",
+        ego_train=(220, 50),
+        ego_eval=(40, 40),
+        ek_train=(40, 40),
+        ek_val=(12, 40),
+        egtea_train=(24, 25),
+        egtea_eval=(12, 25),
+        held_out_pairs=10,
+        mcq_items=2000,
+        grounding_clips=400,
+        nlq_queries_per_clip=10,
+    ),
+}

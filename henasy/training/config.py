@@ -1,0 +1,273 @@
+"""Run and trainer configuration: dataclasses, the ``smoke``/``paper`` presets and ``--set key=value`` overrides.
+
+Paper defaults (HENASY §4 "Training"; LaViLa ``main_pretrain.py`` flags): AdamW at a fixed learning rate of
+3e-5, weight decay 0.01 (LaViLa ``--wd``), betas (0.9, 0.999), eps 1e-8, 5 epochs, a total batch of 128
+clips, mixed precision on the GPU. The ``smoke`` preset trains tiny models from scratch on the synthetic set,
+which needs a larger learning rate (3e-4; at 1e-3 lavila_tiny's embeddings collapse on the small set) and a
+small batch. Overrides are dotted keys (``trainer.lr=1e-4``, ``data.hard_negative_sec=10``,
+``model.depth=2``); values are parsed with ``yaml.safe_load``; an unknown key raises a ``BenchError`` listing
+the allowed keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from henasy.errors import BenchError
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+
+
+@dataclass
+class TrainerConfig:
+    """Everything the shared trainer needs to know; the defaults are the paper's (HENASY §4)."""
+
+    epochs: int = 5  # HENASY §4: 5 epochs
+    batch_size: int = 128  # clips per optimizer step, all processes and accumulation steps together (§4)
+    lr: float = 3e-5  # fixed learning rate, no schedule (§4; LaViLa --fix-lr)
+    weight_decay: float = 0.01  # LaViLa --wd; 1-D parameters (biases, norms, temperature) get none
+    betas: tuple[float, float] = (0.9, 0.999)  # LaViLa --betas
+    eps: float = 1e-8  # LaViLa --eps
+    grad_accum_steps: int = 1  # micro-batches per optimizer step (LaViLa --update-freq)
+    clip_grad_norm: float | None = None  # max global grad norm; None = no clipping
+    precision: str = "fp16"  # fp32 | fp16 (autocast + GradScaler) | bf16 (autocast); mixed only on CUDA
+    freeze: list[str] = field(default_factory=list)  # parameter-name prefixes (module paths) kept frozen
+    checkpoint_every: int = 500  # optimizer steps between last.pt writes (0: only at epoch ends)
+    seed: int = 0  # model init, epoch permutations, dropout
+    num_workers: int = 0  # DataLoader worker processes per training process
+    max_steps: int | None = None  # stop (finished) after this many optimizer steps in total
+    stop_after_steps: int | None = (
+        None  # stop (unfinished, checkpointed) at this global step: preemption drill
+    )
+    log_every: int = 1  # optimizer steps between metric reports to the callbacks
+    progress: bool = True  # tqdm progress bar on rank 0
+    device: str = "auto"  # auto (cuda:LOCAL_RANK when available, else cpu) | cpu | cuda | cuda:N
+    find_unused_parameters: bool = False  # DistributedDataParallel option for models with unused branches
+
+    def validate(self) -> None:
+        """Raise a ``BenchError`` for values that cannot work."""
+        positive = ("epochs", "batch_size", "grad_accum_steps", "log_every")
+        for key in positive:
+            if getattr(self, key) < 1:
+                raise BenchError(f"trainer.{key} must be >= 1, got {getattr(self, key)}")
+        for key in ("lr", "weight_decay", "eps", "checkpoint_every", "num_workers"):
+            if getattr(self, key) < 0:
+                raise BenchError(f"trainer.{key} must be >= 0, got {getattr(self, key)}")
+        for key in ("max_steps", "stop_after_steps", "clip_grad_norm"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise BenchError(f"trainer.{key} must be > 0 or null, got {value}")
+        if self.precision not in PRECISIONS:
+            raise BenchError(
+                f"trainer.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
+        if self.batch_size % self.grad_accum_steps:
+            raise BenchError(
+                f"trainer.batch_size ({self.batch_size}) must be divisible by trainer.grad_accum_steps "
+                f"({self.grad_accum_steps})"
+            )
+
+
+@dataclass
+class DataConfig:
+    """Which training set and how to sample it."""
+
+    root: str = ""  # dataset root (the layout of notes/layout.md); set by --data
+    hard_negative_sec: float | None = None  # EgoNCE hard negatives from within this many seconds (None: off)
+    limit: int | None = None  # train on the first N clips only (smoke runs)
+    on_error: str = "raise"  # unreadable video: "raise" (stop, naming the file) or "skip" (drop it, count it)
+    boxes: bool = True  # read hand/object boxes (ego4d/hand_object/) when the folder exists (projection losses)
+    verb_phrases: str | None = None  # verb_phrases.json for HENASY's VEC; None: the rule-based extractor
+
+    def validate(self) -> None:
+        """Raise a ``BenchError`` for values that cannot work."""
+        if self.on_error not in ("raise", "skip"):
+            raise BenchError(f"data.on_error must be 'raise' or 'skip', got {self.on_error!r}")
+        if self.limit is not None and self.limit < 1:
+            raise BenchError(f"data.limit must be >= 1 or null, got {self.limit}")
+        if self.hard_negative_sec is not None and self.hard_negative_sec <= 0:
+            raise BenchError(f"data.hard_negative_sec must be > 0 or null, got {self.hard_negative_sec}")
+
+
+@dataclass
+class RunConfig:
+    """One training run: the registered model, its constructor arguments, the data and the trainer."""
+
+    model: str
+    preset: str = "paper"
+    model_args: dict[str, Any] = field(default_factory=dict)  # keyword arguments of the model factory
+    data: DataConfig = field(default_factory=DataConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-serialisable form (tuples become lists)."""
+        return to_plain(dataclasses.asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Inverse of ``to_dict``; unknown keys raise a ``BenchError``."""
+        if "model" not in data:
+            raise BenchError("run config has no 'model' key")
+        config = cls(model=str(data["model"]), preset=str(data.get("preset", "paper")))
+        config.model_args = dict(data.get("model_args") or {})
+        flat: dict[str, Any] = {}
+        for section in ("data", "trainer"):
+            for key, value in (data.get(section) or {}).items():
+                flat[f"{section}.{key}"] = value
+        extra = set(data) - {"model", "preset", "model_args", "data", "trainer"}
+        if extra:
+            raise BenchError(f"run config: unknown top-level keys {sorted(extra)}")
+        apply_overrides(config, flat)
+        return config
+
+
+# Presets: dotted overrides applied on top of the dataclass defaults (which are the paper's).
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    # Tiny models from scratch on the synthetic set: larger lr, small batch, fp32, frequent checkpoints.
+    "smoke": {
+        "trainer.epochs": 4,
+        "trainer.batch_size": 16,
+        "trainer.lr": 3e-4,
+        "trainer.precision": "fp32",
+        "trainer.checkpoint_every": 20,
+    },
+}
+
+
+def default_preset(model: str) -> str:
+    """``smoke`` for the tiny/test presets of a model family (names ending in _tiny or _test), else ``paper``."""
+    return "smoke" if model.endswith(("_tiny", "_test")) else "paper"
+
+
+def build_run_config(
+    model: str,
+    data_root: str = "",
+    *,
+    preset: str | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> RunConfig:
+    """The run config of ``model``: defaults, then ``preset``, then ``overrides`` (``key=value`` strings or a dict)."""
+    preset = preset or default_preset(model)
+    if preset not in PRESETS:
+        raise BenchError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    config = RunConfig(model=model, preset=preset)
+    config.data.root = str(data_root)
+    apply_overrides(config, PRESETS[preset])
+    if isinstance(overrides, dict):
+        apply_overrides(config, overrides)
+    elif overrides:
+        apply_overrides(config, parse_overrides(overrides))
+    config.data.validate()
+    config.trainer.validate()
+    return config
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["trainer.lr=1e-4", "trainer.freeze=[visual]"]`` → ``{"trainer.lr": 1e-4, ...}`` (values via YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise BenchError(f"--set {item!r}: expected KEY=VALUE, e.g. --set trainer.lr=1e-4")
+        try:
+            out[key] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as err:
+            raise BenchError(
+                f"--set {item!r}: the value is not valid YAML ({err.__class__.__name__})"
+            ) from None
+    return out
+
+
+def allowed_keys() -> list[str]:
+    """Every dotted key ``--set`` accepts (``model.<arg>`` accepts any argument of the model factory)."""
+    keys = [f"data.{f.name}" for f in dataclasses.fields(DataConfig)]
+    keys += [f"trainer.{f.name}" for f in dataclasses.fields(TrainerConfig)]
+    return keys + ["model.<factory argument>"]
+
+
+def apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Set dotted keys on ``config`` in place, type-checking each value against the dataclass field."""
+    for key, value in overrides.items():
+        section, _, name = _resolve_key(key).partition(".")
+        if section == "model":
+            config.model_args[name] = value
+            continue
+        target = config.data if section == "data" else config.trainer
+        hint = typing.get_type_hints(type(target))[name]
+        setattr(target, name, _coerce(f"{section}.{name}", value, hint))
+    return config
+
+
+def _resolve_key(key: str) -> str:
+    """A full dotted key; a bare field name is accepted when exactly one section has it."""
+    sections = {"data": DataConfig, "trainer": TrainerConfig}
+    if "." in key:
+        section, _, name = key.partition(".")
+        if section == "model" and name:
+            return key
+        if section in sections and name in {f.name for f in dataclasses.fields(sections[section])}:
+            return key
+    else:
+        owners = [s for s, cls in sections.items() if key in {f.name for f in dataclasses.fields(cls)}]
+        if len(owners) == 1:
+            return f"{owners[0]}.{key}"
+    raise BenchError(f"unknown config key {key!r}. Allowed keys: {', '.join(allowed_keys())}")
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Check ``value`` against the type ``hint`` (int, float, bool, str, Optional, list[str], tuple)."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(key, value, inner[0])
+    if origin is list:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise BenchError(f"{key} expects a list, got {value!r}; write e.g. {key}=[a, b]")
+        return [_coerce(key, v, args[0]) for v in value]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise BenchError(f"{key} expects a list of {len(args)} values, got {value!r}")
+        return tuple(_coerce(key, v, a) for v, a in zip(value, args))
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML reads "1e-4" (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    else:
+        return value
+    name = getattr(hint, "__name__", str(hint))
+    raise BenchError(f"{key} expects {name}, got {value!r} ({type(value).__name__})")
+
+
+def to_plain(obj: Any) -> Any:
+    """Tuples → lists, recursively (JSON/YAML friendly)."""
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    return obj

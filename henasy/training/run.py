@@ -1,0 +1,224 @@
+"""One training run from a ``RunConfig``: what ``bench train`` and every sweep job call.
+
+``train_run(config, run_dir)`` builds the registered model (``henasy.catalog.MODELS``), the EgoClip training
+set of ``config.data.root`` with a clip loader sized from the model (``num_frames``, ``image_size``,
+``pixel_mean``, ``pixel_std``), a collate that tokenises the narrations with ``model.tokenize`` and appends
+the EgoNCE hard negatives after the positives (EgoVLP's batch formation, HENASY §3 Eq. 1: B̃ = 2B), and runs
+the shared ``Trainer``. The resolved config goes to ``<run_dir>/config.json`` next to ``last.pt``,
+``metrics.jsonl`` and ``summary.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset, Subset
+
+from henasy.atomic import atomic_write_json
+from henasy.errors import BenchError
+from henasy.training.callbacks import Callback, JsonlMetrics
+from henasy.training.config import RunConfig
+from henasy.training.trainer import Trainer, seed_everything
+
+CONFIG_NAME = "config.json"
+SKIPPED_KEY = "_skipped"  # clips whose video could not be read (henasy.data.batching.SkippedItem)
+NEGATIVE_PREFIX = "neg_"  # EgoClipDataset's hard-negative copies: neg_video, neg_text, neg_verb_tags, ...
+
+
+def build_model(config: RunConfig) -> nn.Module:
+    """The registered model ``config.model`` built with ``config.model_args``, initialised from the run seed."""
+    from henasy.catalog import MODELS
+    from henasy.interface import VideoTextModel
+
+    factory = MODELS.get(config.model)
+    seed_everything(config.trainer.seed)  # same initial weights on every rank and every restart
+    try:
+        model = factory(**config.model_args)
+    except TypeError as err:
+        raise BenchError(
+            f"model {config.model!r} rejected model options {config.model_args}: {err}"
+        ) from None
+    if not isinstance(model, nn.Module) or not isinstance(model, VideoTextModel):
+        raise BenchError(
+            f"model {config.model!r} does not follow henasy.interface.VideoTextModel (an nn.Module with "
+            "num_frames, image_size, pixel_mean, pixel_std, tokenize, encode_video, encode_text, training_losses)"
+        )
+    return model
+
+
+def build_train_set(config: RunConfig, model: nn.Module) -> Dataset:
+    """EgoClip training clips of ``config.data.root`` loaded as the model expects (optionally the first N)."""
+    from henasy.data.batching import SkipErrors
+    from henasy.data.egoclip_dataset import EgoClipDataset
+    from henasy.data.layout import DatasetLayout
+    from henasy.data.taxonomy import load_taxonomy
+    from henasy.data.video import ClipLoader
+
+    if not config.data.root:
+        raise BenchError("no dataset root given: pass --data DIR (the folder that holds ego4d/egoclip.csv)")
+    layout = DatasetLayout(config.data.root)
+    if not layout.egoclip_csv.is_file():
+        raise BenchError(
+            f"{layout.egoclip_csv} not found: --data must be a dataset root holding ego4d/egoclip.csv "
+            "(write a synthetic one with `bench data synth --out DIR`)"
+        )
+    num_verbs = len(load_taxonomy(layout.verb_taxonomy_csv))
+    num_nouns = len(load_taxonomy(layout.noun_taxonomy_csv))
+    clip_loader = ClipLoader.for_model(model, jitter=True, seed=config.trainer.seed)
+    dataset: Dataset = EgoClipDataset(
+        config.data.root,
+        clip_loader,
+        num_verbs,
+        num_nouns,
+        hard_negative_sec=config.data.hard_negative_sec,
+        seed=config.trainer.seed,
+        hand_object=config.data.boxes and layout.hand_object.is_dir(),
+    )
+    if config.data.limit is not None:
+        size = len(dataset)  # type: ignore[arg-type]
+        dataset = Subset(dataset, range(min(config.data.limit, size)))
+    return SkipErrors(dataset)  # read errors travel as data, so workers report them with their file name
+
+
+class TrainCollate:
+    """Dataset items → one training batch for ``model.training_losses``.
+
+    With hard negatives (items carrying ``neg_video``, ``neg_text``, ``neg_verb_tags``, ...) every field gets
+    the B negatives appended after the B positives, in the same order, so ``video`` is (B̃, C, T, H, W) and
+    ``text`` (B̃, L) token ids with B̃ = 2B (EgoVLP's batch formation); otherwise B̃ = B. Tensors are stacked
+    (``verb_tags``/``noun_tags`` → (B̃, classes) multi-hot), numbers become tensors, strings stay lists
+    (``henasy.data.batching.collate``); ``num_positives`` = B. Items that failed to load
+    (``SkippedItem``) are listed under ``_skipped`` for the skip policy.
+    """
+
+    def __init__(self, tokenize: Callable[[list[str]], torch.Tensor]) -> None:
+        self.tokenize = tokenize
+
+    def __call__(self, items: list[Any]) -> dict[str, Any]:
+        from henasy.data.batching import collate
+
+        skipped = [item for item in items if not isinstance(item, dict)]  # batching.SkippedItem: read errors
+        positives = [item for item in items if isinstance(item, dict)]
+        if not positives:
+            return {SKIPPED_KEY: skipped}
+        rows = [{k: v for k, v in item.items() if not k.startswith(NEGATIVE_PREFIX)} for item in positives]
+        if all(f"{NEGATIVE_PREFIX}video" in item for item in positives):
+            n = len(NEGATIVE_PREFIX)
+            rows += [
+                {k[n:]: v for k, v in item.items() if k.startswith(NEGATIVE_PREFIX)} for item in positives
+            ]
+        batch = collate(rows)
+        batch.pop(SKIPPED_KEY, None)
+        batch["texts"] = list(batch["text"])  # raw narrations (B̃,): HENASY's VEC extracts verb phrases from them
+        batch["text"] = self.tokenize(batch["text"])  # (B̃, L)
+        batch["num_positives"] = len(positives)
+        if skipped:
+            batch[SKIPPED_KEY] = skipped
+        return batch
+
+
+class SkipPolicy:
+    """Applied to each batch in the training process: ``data.on_error`` decides what an unreadable video does.
+
+    ``raise`` re-raises its ``VideoReadError`` (naming the file); ``skip`` drops the clip from its batch and
+    counts it (``summary.json`` → ``skipped_clips``, this process's count). Other data errors always raise.
+    """
+
+    def __init__(self, on_error: str) -> None:
+        from henasy.data.batching import SkipCounter
+
+        self.on_error = on_error
+        self.skips = SkipCounter()
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        for item in batch.pop(SKIPPED_KEY, []):
+            if self.on_error != "skip" or item.kind != "video":
+                raise item.error()
+            self.skips.add(item)
+        if "video" not in batch:
+            raise BenchError(f"every clip of a training batch was unreadable; {self.skips.summary()}")
+        return batch
+
+
+class _ReportSkips(Callback):
+    def __init__(self, policy: SkipPolicy) -> None:
+        self.policy = policy
+
+    def on_train_end(self, summary: dict[str, Any]) -> None:
+        summary["skipped_clips"] = self.policy.skips.as_dict()
+
+
+def bind_data(model: nn.Module, config: RunConfig) -> None:
+    """Give models with fine-grained losses (HENASY, HelpingHands) the noun taxonomy and verb phrases.
+
+    Called once before training for models that define ``bind_data(noun_names, verb_phrases)``; the nouns
+    are the taxonomy labels in class-index order, the verb phrases come from ``data.verb_phrases`` (a
+    ``verb_phrases.json`` an LLM pass wrote) or, when that is unset, the model's rule-based extractor.
+    """
+    if not hasattr(model, "bind_data"):
+        return
+    from henasy.data.layout import DatasetLayout
+    from henasy.data.taxonomy import load_taxonomy
+    from henasy.data.verb_phrases import load_verb_phrases
+
+    layout = DatasetLayout(config.data.root)
+    nouns = load_taxonomy(layout.noun_taxonomy_csv).labels
+    phrases = load_verb_phrases(config.data.verb_phrases) if config.data.verb_phrases else None
+    model.bind_data(list(nouns), phrases)
+
+
+def run_info(config: RunConfig) -> dict[str, Any]:
+    """What makes a checkpoint belong to this run (checked on resume besides the trainer settings)."""
+    return {
+        "model": config.model,
+        "model_args": dict(config.model_args),
+        "data.hard_negative_sec": config.data.hard_negative_sec,
+        "data.limit": config.data.limit,
+    }
+
+
+def train_run(
+    config: RunConfig,
+    run_dir: str | Path,
+    *,
+    resume: bool = True,
+    callbacks: Sequence[Callback] = (),
+) -> dict[str, Any]:
+    """Train ``config`` into ``run_dir`` (resuming from ``run_dir/last.pt`` when ``resume``); return the summary."""
+    run_dir = Path(run_dir)
+    config.data.validate()
+    config.trainer.validate()
+    model = build_model(config)
+    dataset = build_train_set(config, model)
+    bind_data(model, config)
+    skip_policy = SkipPolicy(config.data.on_error)
+    trainer = Trainer(
+        model,
+        dataset,
+        config.trainer,
+        run_dir,
+        collate_fn=TrainCollate(model.tokenize),
+        prepare_batch=skip_policy,
+        callbacks=[
+            _WriteConfig(run_dir / CONFIG_NAME, config),
+            JsonlMetrics(run_dir),
+            _ReportSkips(skip_policy),
+            *callbacks,
+        ],
+        run_info=run_info(config),
+    )
+    return trainer.fit(resume=resume)
+
+
+class _WriteConfig(Callback):
+    """Write the resolved run config once training starts (after the resume check accepted it)."""
+
+    def __init__(self, path: Path, config: RunConfig) -> None:
+        self.path, self.config = path, config
+
+    def on_train_start(self, info: dict[str, Any]) -> None:
+        atomic_write_json(self.path, self.config.to_dict())

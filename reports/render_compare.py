@@ -1,0 +1,180 @@
+"""Render ``bench compare`` results: the cost comparison (beside the paper's Table 5) and metric differences.
+
+Markdown for the terminal, JSON for machines. The cost JSON is a list with one object per model (keys
+``params_total_m``, ``params_trainable_m``, ``gflops``, ``gflops_text``, ``latency_s`` and its spread,
+``infer_mem_gb``, ``train_mem_gb``, ``memory_kind``, ``autoregressive`` (the model's attribute),
+``autoregressive_paper``, ``device``, ``dtype``, ``torch`` … and ``paper``: the Table 5 values or null).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reports.compare_models import MetricComparison
+
+# (key, label, decimals); the paper's Table 5 has a value for the keys it lists.
+COST_ROWS = (
+    ("params_total_m", "Parameters, total (M)", 1),
+    ("params_trainable_m", "Parameters, trainable (M)", 1),
+    ("gflops", "GFLOPs per clip (encode_video)", 1),
+    ("gflops_text", "GFLOPs per caption (encode_text)", 2),
+    ("latency_s", "Inference time per clip (s), median", 3),
+    ("infer_mem_gb", "Peak inference memory (GB)", 2),
+    ("train_mem_gb", "Peak training-step memory (GB)", 2),
+    ("autoregressive", "Autoregressive inference", 0),
+)
+TICK = {True: "✓", False: "✗", None: "not declared"}
+
+
+def _cost_cell(result: dict[str, Any], key: str, decimals: int) -> str:
+    value = result.get(key)
+    if key == "autoregressive":
+        return TICK.get(value, str(value)) + " (model attribute)"
+    if value is None:
+        return "—"
+    text = f"{value:.{decimals}f}"
+    if key == "latency_s" and result.get("latency_runs", 0) > 1:
+        text += f" (IQR {result['latency_q1_s']:.{decimals}f}–{result['latency_q3_s']:.{decimals}f}, n={result['latency_runs']})"
+    return text
+
+
+def _paper_cell(result: dict[str, Any], key: str) -> str:
+    paper = result.get("paper")
+    if paper is None:
+        return "(not in Table 5)"
+    if key not in paper:
+        return ""
+    value = paper[key]
+    if isinstance(value, bool):
+        return TICK[value] + " (claimed)"
+    return "-" if value is None else f"{value:g}"
+
+
+def cost_markdown(results: list[dict[str, Any]]) -> str:
+    """Rows = quantities; for each model its measurement and the paper's value; A/B ratios for two models."""
+    header = ["Quantity"]
+    for r in results:
+        paper_name = r["paper"]["row"] if r.get("paper") else "—"
+        header += [f"{r['model']} (measured)", f"paper: {paper_name}"]
+    two = len(results) == 2
+    if two:
+        header += [f"ratio {results[0]['model']}/{results[1]['model']}", "paper ratio"]
+    lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
+    for key, label, decimals in COST_ROWS:
+        cells = [label]
+        for r in results:
+            cells += [_cost_cell(r, key, decimals), _paper_cell(r, key)]
+        if two:
+            cells += list(_ratios(results, key))
+        lines.append("| " + " | ".join(cells) + " |")
+    first = results[0]
+    env = (
+        f"device {first['device']} ({first.get('device_name', '?')}), dtype {first['dtype']}, torch {first['torch']}"
+        f"{', CUDA ' + first['cuda'] if first.get('cuda') and first['device'].startswith('cuda') else ''}, "
+        f"{first.get('threads')} threads; input {'×'.join(map(str, first['input']))} (batch 1); latency: median of "
+        f"{first['latency_runs']} runs after {first['warmup']} warm-up"
+    )
+    notes = [
+        env,
+        f"FLOPs: {first['flop_counter']}",
+        f"training step: one loss + backward + AdamW step, batch {first['train_batch']}, every loss term's inputs "
+        "(the paper trained with batch 128 on two GPUs; its memory figures are not for batch 1)",
+    ]
+    if first["memory_kind"] == "process_rss_peak":
+        base = first.get("baseline_rss_gb")
+        notes.append(
+            "memory on CPU is the process's peak resident set (VmHWM), not GPU memory; it includes the Python/torch "
+            f"runtime (~{base:.2f} GB before the model was built)" if base is not None else
+            "memory on CPU is the process's peak resident set (VmHWM), not GPU memory"
+        )
+        if not first.get("peak_reset", True):
+            notes.append("could not reset VmHWM (/proc/self/clear_refs): peaks are since process start")
+    else:
+        notes.append("memory: CUDA caching allocator max_memory_allocated (weights included)")
+    for r in results:
+        if r.get("autoregressive_paper") is not None and r.get("autoregressive") is not None:
+            if r["autoregressive_paper"] != r["autoregressive"]:
+                notes.append(
+                    f"{r['model']}: the paper calls it {'autoregressive' if r['autoregressive_paper'] else 'parallel'}; "
+                    f"the model declares autoregressive = {r['autoregressive']} (see its class comment)"
+                )
+        elif r.get("autoregressive") is None:
+            notes.append(f"{r['model']}: the model class declares no `autoregressive` attribute")
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+
+
+def _ratios(results: list[dict[str, Any]], key: str) -> tuple[str, str]:
+    a, b = results[0].get(key), results[1].get(key)
+    measured = f"{a / b:.2f}" if _positive(a) and _positive(b) else ""
+    pa, pb = (results[0].get("paper") or {}).get(key), (results[1].get("paper") or {}).get(key)
+    paper = f"{pa / pb:.2f}" if _positive(pa) and _positive(pb) else ""
+    return measured, paper
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def cost_json(results: list[dict[str, Any]]) -> str:
+    return json.dumps(results, indent=2, ensure_ascii=False) + "\n"
+
+
+# ------------------------------------------------------------------------------------- metric comparison
+def _num(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "—"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"
+
+
+def comparison_markdown(rows: list[MetricComparison], name_a: str, name_b: str, sources: dict[str, Any]) -> str:
+    """One line per benchmark metric: A, B, Δ = A − B, the interval and whether it excludes 0."""
+    conf = next((r.ci.confidence for r in rows if r.ci is not None), 0.95)
+    n_boot = next((r.ci.n_boot for r in rows if r.ci is not None), None)
+    head = f"| benchmark | metric | {name_a} | {name_b} | Δ ({name_a} − {name_b}) | {conf:.0%} CI | items | real? |"
+    lines = [head, "|---|---|---:|---:|---:|---|---:|---|"]
+    for r in rows:
+        ci = f"[{r.ci.low:+.2f}, {r.ci.high:+.2f}]" if r.ci else "—"
+        items = f"{r.ci.n:,}" if r.ci else "—"
+        verdict = {"yes": "yes (CI excludes 0)", "no": "no (CI contains 0)", "n/a": "n/a"}[r.verdict]
+        lines.append(
+            f"| {r.benchmark} | {r.metric} | {_num(r.a)} | {_num(r.b)} | {_num(r.diff, True)} | {ci} | {items} | {verdict} |"
+        )
+    notes = [
+        f"values in the paper's units (fractions ×100); intervals: paired bootstrap over items, "
+        f"{n_boot or 'no'} resamples" + (f", seed {rows[0].ci.seed}" if rows and rows[0].ci else ""),
+        "an interval covers item sampling only; differences between training seeds need repeated runs",
+    ]
+    for name, src in sources.items():
+        notes.append(f"{name}: {src}")
+    notes += [f"{r.key}: {r.note}" for r in rows if r.note]
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
+
+
+def comparison_json(rows: list[MetricComparison], name_a: str, name_b: str, sources: dict[str, Any]) -> str:
+    obj = {
+        "a": name_a,
+        "b": name_b,
+        "sources": sources,
+        "metrics": [
+            {
+                "benchmark": r.benchmark,
+                "metric": r.metric,
+                "record_unit": r.unit,
+                "a": r.a,
+                "b": r.b,
+                "diff": r.diff,
+                "ci_low": r.ci.low if r.ci else None,
+                "ci_high": r.ci.high if r.ci else None,
+                "confidence": r.ci.confidence if r.ci else None,
+                "n_items": r.ci.n if r.ci else None,
+                "n_boot": r.ci.n_boot if r.ci else None,
+                "excludes_zero": r.ci.excludes_zero if r.ci else None,
+                "n_only_a": r.n_only_a,
+                "n_only_b": r.n_only_b,
+                "note": r.note,
+            }
+            for r in rows
+        ],
+    }
+    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"

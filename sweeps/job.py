@@ -1,0 +1,362 @@
+"""The sweep job: train → evaluate → record → MLflow, for one run, as a checkpointable submitit callable.
+
+``SweepJob(run, context)()`` is what every executor runs (in-process, as a local process or a SLURM task):
+
+1. a run whose directory already holds a complete ``result.json`` returns it (reruns are free);
+2. with several tasks (``nodes``/``tasks_per_node``), ``TorchDistributedEnvironment().export()`` sets
+   ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``MASTER_ADDR``/``MASTER_PORT``, which the trainer reads to start
+   DistributedDataParallel; only rank 0 tracks, evaluates and writes records;
+3. ``henasy.training.run.train_run`` trains into the run directory, resuming from its ``last.pt`` (exact
+   resume, so a killed or requeued run ends with the same weights as an uninterrupted one);
+4. each benchmark of ``run.benchmarks`` is evaluated with ``benchmarks.runner.evaluate`` on the trained
+   weights and saved to ``eval/<name>.json`` as it finishes (a restart skips the finished ones);
+5. ``result.json`` is written atomically, then metrics, artifacts and status go to MLflow.
+
+Preemption and time-out: ``submitit.helpers.Checkpointable`` — on USR2 submitit calls ``checkpoint``, which
+returns a fresh job with the same arguments, and requeues it; the new attempt resumes from the trainer's
+last atomic checkpoint (``trainer.checkpoint_every``) and continues the same MLflow run. Design follows the
+EgoVerse recipe and submitit's docs (anchors-style.md §10–11, lesson 7); no code copied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import socket
+import time
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from henasy.atomic import atomic_write_json
+from henasy.errors import BenchError
+from henasy.training.callbacks import Callback
+from sweeps import records
+from sweeps.expand import Run
+
+STATE_EVERY_S = 1.0  # at most one state.json write per second while training
+
+
+class SweepJob(submitit.helpers.Checkpointable):
+    """One run of a sweep as a submitit job.
+
+    ``run`` is ``Run.to_dict()``; ``context`` holds ``run_dir``, ``tracking_uri`` (None: no MLflow),
+    ``experiment``, ``git_commit``, ``cpus_per_task``, ``slots`` (local executor: ``{"dir", "count"}``, a
+    file-lock semaphore bounding concurrent jobs), ``job_tags`` (extra MLflow tags) and ``noop`` (bookkeeping
+    only: no training, no evaluation; for harness overhead measurements).
+    """
+
+    def __init__(self, run: dict[str, Any], context: dict[str, Any]) -> None:
+        self.run = run
+        self.context = context
+        self._requeue_requested = False
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        """Called by submitit on preemption/time-out: requeue a fresh job; it resumes from ``last.pt``."""
+        self._requeue_requested = True
+        return submitit.helpers.DelayedSubmission(SweepJob(self.run, self.context))
+
+    def __call__(self) -> dict[str, Any]:
+        self._requeue_requested = False
+        run = Run.from_dict(self.run)
+        run_dir = Path(self.context["run_dir"])
+        run_dir.mkdir(parents=True, exist_ok=True)
+        rank = _distributed_rank()
+        _limit_threads(int(self.context.get("cpus_per_task") or 0))
+        if rank == 0:
+            done = records.read_result(run_dir)
+            if records.is_complete(done, run.run_id, run.benchmarks):
+                return done  # type: ignore[return-value]
+        with _slot(self.context.get("slots"), run_dir) if rank == 0 else contextlib.nullcontext():
+            tracker = self._open_tracker(run) if rank == 0 else None
+            started = time.time()
+            try:
+                if rank == 0:
+                    records.write_state(run_dir, "starting", job_id=_job_id(), host=socket.gethostname())
+                summary, weights = self._train(run, run_dir, tracker)
+                if rank != 0:
+                    return {"rank": rank, "run_id": run.run_id}
+                evaluated = self._evaluate(run, run_dir, weights)
+                record = self._record(run, summary, evaluated, time.time() - started, tracker)
+                records.write_result(run_dir, record)
+                if tracker is not None:
+                    from sweeps.tracking import publish_result
+
+                    publish_result(tracker, run_dir, record)
+                records.write_state(run_dir, "finished", job_id=_job_id())
+                return record
+            except BaseException as err:
+                if rank == 0:
+                    self._on_failure(err, run_dir, tracker)
+                raise
+
+    # ------------------------------------------------------------------------------------------- stages
+    def _open_tracker(self, run: Run) -> Any:
+        uri = self.context.get("tracking_uri")
+        if not uri:
+            return None
+        from sweeps.tracking import RunTracker, flatten_params
+
+        tracker = RunTracker(
+            uri,
+            self.context["run_dir"],
+            experiment=self.context.get("experiment") or run.sweep,
+            run_name=run.label,
+        )
+        commit = str(self.context.get("git_commit") or "unknown")
+        tags = {
+            "bench.sweep": run.sweep,
+            "bench.table": str(run.table or ""),
+            "bench.row": run.label,
+            "bench.run_id": run.run_id,
+            "bench.scale": run.scale,
+            "bench.model": run.model,
+            "bench.git_commit": commit,
+            "mlflow.source.git.commit": commit,
+            **{k: str(v) for k, v in (self.context.get("job_tags") or {}).items()},
+        }
+        tracker.open(params=flatten_params(run.resolved()), tags=tags)
+        tracker.set_tags({"bench.job_id": _job_id()})
+        return tracker
+
+    def _train(self, run: Run, run_dir: Path, tracker: Any) -> tuple[dict[str, Any] | None, Path | None]:
+        """Train (resuming) when the run trains; returns (summary, weights file to evaluate)."""
+        if self.context.get("noop"):
+            return None, None
+        if not run.train:
+            return None, Path(run.checkpoint) if run.checkpoint else None
+        from henasy.training.config import RunConfig
+        from henasy.training.run import train_run
+        from henasy.training.trainer import CHECKPOINT_NAME
+
+        config = RunConfig.from_dict(run.config)
+        callbacks: list[Callback] = [_StateReporter(run_dir)]
+        if tracker is not None:
+            callbacks.append(tracker.callback())
+        summary = train_run(config, run_dir, resume=True, callbacks=callbacks)
+        if not summary.get("finished"):
+            raise BenchError(
+                f"training of run {run.run_id} stopped at step {summary.get('step')} of {summary.get('total_steps')} "
+                "(trainer.stop_after_steps); rerun the sweep to continue from the checkpoint"
+            )
+        return summary, run_dir / CHECKPOINT_NAME
+
+    def _evaluate(self, run: Run, run_dir: Path, weights: Path | None) -> list[dict[str, Any]]:
+        """Every benchmark's records, evaluating only those without a saved ``eval/<name>.json``."""
+        if self.context.get("noop") or not run.benchmarks:
+            return []
+        saved = {name: records.read_json(records.eval_record_path(run_dir, name)) for name in run.benchmarks}
+        todo = [name for name, recs in saved.items() if not isinstance(recs, list) or not recs]
+        if todo:
+            evaluate = _runner()
+            model, sha = _load_model(run, weights)
+            device = run.eval.get("device") or _default_device()
+            kwargs = {
+                k: run.eval[k] for k in ("limit", "batch_size", "num_workers") if run.eval.get(k) is not None
+            }
+            for name in todo:
+                records.write_state(run_dir, "evaluating", benchmark=name, job_id=_job_id())
+                recs = evaluate(
+                    model, [name], run.config["data"]["root"], device=device, progress=False, **kwargs
+                )
+                for rec in recs:
+                    rec.setdefault("model", {})
+                    rec["model"].setdefault("id", run.model)
+                    rec["model"]["checkpoint_sha256"] = rec["model"].get("checkpoint_sha256") or sha
+                atomic_write_json(records.eval_record_path(run_dir, name), recs)
+                saved[name] = recs
+        return [rec for name in run.benchmarks for rec in saved[name]]
+
+    def _record(
+        self,
+        run: Run,
+        summary: dict[str, Any] | None,
+        evaluated: list[dict[str, Any]],
+        wall_s: float,
+        tracker: Any,
+    ) -> dict[str, Any]:
+        train = None
+        if summary is not None:
+            keys = (
+                "status",
+                "step",
+                "total_steps",
+                "epoch",
+                "first_loss",
+                "final_loss",
+                "train_s",
+                "clips_per_s",
+                "world_size",
+                "device",
+            )
+            train = {k: summary.get(k) for k in keys}
+        return {
+            "schema_version": records.SCHEMA_VERSION,
+            "complete": True,
+            "run_id": run.run_id,
+            "sweep": run.sweep,
+            "table": run.table,
+            "label": run.label,
+            "scale": run.scale,
+            "noop": bool(self.context.get("noop")),
+            "config": run.resolved(),
+            "params": run.params,
+            "train": train,
+            "records": evaluated,
+            "metrics": {**records.flat_metrics(evaluated), **records.train_metrics(train)},
+            "git_commit": self.context.get("git_commit"),
+            "job_id": _job_id(),
+            "host": socket.gethostname(),
+            "wall_time_s": wall_s,
+            "finished_at": time.time(),
+            "mlflow_run_id": getattr(tracker, "run_id", None),
+        }
+
+    def _on_failure(self, err: BaseException, run_dir: Path, tracker: Any) -> None:
+        if isinstance(err, SystemExit) and self._requeue_requested:  # submitit requeued us after USR2
+            records.write_state(run_dir, "requeued", job_id=_job_id())
+            if tracker is not None:
+                tracker.set_status("SCHEDULED")
+            return
+        text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+        records.write_error(run_dir, f"job {_job_id()} on {socket.gethostname()} at {time.ctime()}\n{text}")
+        last = (str(err) or type(err).__name__).strip().splitlines()
+        records.write_state(run_dir, "failed", job_id=_job_id(), error=last[-1][:500] if last else "")
+        if tracker is not None:
+            tracker.set_tags({"bench.failure": (last[-1] if last else type(err).__name__)[:500]})
+            tracker.finish("FAILED")
+
+
+class _StateReporter(Callback):
+    """Keeps ``state.json`` current during training (phase, step, total) for ``bench status``."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.total = 0
+        self.last = 0.0
+
+    def on_train_start(self, info: dict[str, Any]) -> None:
+        self.total = int(info.get("total_steps", 0))
+        self._write(int(info.get("start_step", 0)), force=True, resumed=bool(info.get("resumed")))
+
+    def on_step(self, step: int, metrics: dict[str, float]) -> None:
+        self._write(step, loss=metrics.get("loss"))
+
+    def _write(self, step: int, *, force: bool = False, **extra: Any) -> None:
+        now = time.monotonic()
+        if force or now - self.last >= STATE_EVERY_S or step >= self.total:
+            self.last = now
+            records.write_state(
+                self.run_dir, "training", step=step, total_steps=self.total, job_id=_job_id(), **extra
+            )
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _job_id() -> str:
+    try:
+        return submitit.JobEnvironment().job_id
+    except RuntimeError:  # not inside a submitit job
+        return f"pid{os.getpid()}"
+
+
+def _distributed_rank() -> int:
+    """Export the torch.distributed variables for multi-task jobs; return this task's global rank."""
+    try:
+        env = submitit.JobEnvironment()
+    except RuntimeError:
+        return int(os.environ.get("RANK", "0"))
+    if env.num_tasks > 1:
+        # Keep every GPU visible: the trainer picks cuda:LOCAL_RANK itself.
+        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+    return env.global_rank
+
+
+def _limit_threads(cpus: int) -> None:
+    """One intra-op thread per CPU the job asked for (torch otherwise oversubscribes shared nodes)."""
+    if cpus > 0:
+        import torch
+
+        os.environ.setdefault("OMP_NUM_THREADS", str(cpus))
+        torch.set_num_threads(cpus)
+
+
+@contextlib.contextmanager
+def _slot(slots: dict[str, Any] | None, run_dir: Path) -> Iterator[None]:
+    """Hold one of ``slots["count"]`` lock files for the block (the local executor's --max-parallel).
+
+    The kernel drops a ``flock`` when its process dies, so a killed job never leaks its slot.
+    """
+    if not slots:
+        yield
+        return
+    folder = Path(slots["dir"])
+    folder.mkdir(parents=True, exist_ok=True)
+    records.write_state(run_dir, "waiting", job_id=_job_id())
+    while True:
+        for i in range(int(slots["count"])):
+            handle = open(folder / f"slot-{i}.lock", "a+")  # noqa: SIM115 - held for the whole block
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                continue
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+                handle.close()
+            return
+        time.sleep(0.25)
+
+
+def _runner() -> Any:
+    try:
+        from benchmarks.runner import evaluate
+    except ImportError as err:
+        raise BenchError(
+            f"the benchmark runner (benchmarks.runner.evaluate) is not available ({err}); the run trained but "
+            "cannot be evaluated yet"
+        ) from None
+    return evaluate
+
+
+def _default_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _load_model(run: Run, weights: Path | None) -> tuple[Any, str | None]:
+    """The registered model of ``run`` with the trained (or given) weights, in eval mode; and their SHA-256."""
+    import torch
+
+    from henasy.checkpoints import load_checked, load_state_dict_file
+    from henasy.training.config import RunConfig
+    from henasy.training.run import build_model
+
+    model = build_model(RunConfig.from_dict(run.config))
+    if weights is None:
+        return model.eval(), None
+    if not weights.is_file():
+        raise BenchError(f"{weights}: weights to evaluate not found")
+    if run.train:
+        state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
+        model.load_state_dict(state)
+    elif hasattr(model, "load_checkpoint"):
+        model.load_checkpoint(str(weights))
+    else:
+        load_checked(model, load_state_dict_file(weights), source=str(weights))
+    return model.eval(), file_sha256(weights)

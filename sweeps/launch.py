@@ -1,0 +1,350 @@
+"""Launching a sweep: plan (spec → runs → what to submit), prepare data, submit, write the manifest.
+
+``plan_sweep`` has no side effects (``bench sweep --dry-run`` prints it): it loads the spec, picks the data
+root (``--data``, or the scale's synthetic set under ``./data/synth-<size>-seed<seed>``), expands the runs
+and decides per run: ``submit`` (no complete result), ``finished`` (complete result: skipped unless
+``--force``) or ``active`` (its job is still pending/running: never submitted twice). ``launch`` generates
+the synthetic set on first use (under a lock, into a temporary folder renamed into place), creates the
+MLflow store and experiment once (before jobs race for it), submits one ``SweepJob`` per run and records
+every job in ``<sweep_dir>/manifest.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from henasy.atomic import atomic_write_json
+from henasy.errors import BenchError
+from sweeps import executors, manifest, monitor, records
+from sweeps.expand import Run, expand
+from sweeps.spec import DataSource, Resources, SweepSpec, load_spec
+
+SUBMIT, FINISHED, ACTIVE = "submit", "finished", "active"
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class SweepOptions:
+    """What ``bench sweep`` was asked to do (command-line values; None = the spec's / default)."""
+
+    spec: str
+    scale: str = "smoke"
+    data: str | None = None
+    executor: str = "local"
+    max_parallel: int | None = None
+    out: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, Any] = field(default_factory=dict)  # partition, timeout_min, gpus_per_node, ...
+    force: bool = False
+    only: list[str] = field(default_factory=list)  # row labels
+    tracking_uri: str | None = None
+    tracking: bool = True
+
+
+@dataclass
+class Plan:
+    """A resolved sweep, before anything is submitted."""
+
+    spec: SweepSpec
+    scale: str
+    data_root: Path
+    synth: DataSource | None  # generate this set at data_root on first use
+    sweep_dir: Path
+    runs: list[Run]
+    decisions: dict[str, str]  # run_id → submit | finished | active
+    resources: Resources
+    executor: str
+    max_parallel: int
+    tracking_uri: str | None
+    force: bool = False  # redo runs that have a complete result
+
+    def run_dir(self, run: Run) -> Path:
+        return self.sweep_dir / run.run_id
+
+    @property
+    def to_submit(self) -> list[Run]:
+        return [r for r in self.runs if self.decisions[r.run_id] == SUBMIT]
+
+
+def git_commit() -> str:
+    """HEAD of the repository the code runs from (``-dirty`` with uncommitted changes), or ``unknown``."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        if head.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def sweep_dir_for(spec_name: str, scale: str, out: str | None = None) -> Path:
+    """``--out`` or ``runs/<spec name>/<scale>`` (absolute)."""
+    return (Path(out) if out else Path("runs") / spec_name / scale).resolve()
+
+
+def resolve_data(spec: SweepSpec, scale: str, data: str | None) -> tuple[Path, DataSource | None]:
+    """(data root, synthetic set to generate there if missing)."""
+    if data:
+        root = Path(data).expanduser().resolve()
+        if not root.is_dir():
+            raise BenchError(
+                f"--data {data}: no such folder (a dataset root holding ego4d/, ek100/, egtea/ ...)"
+            )
+        return root, None
+    source = spec.scale(scale).data
+    if source is None:
+        raise BenchError(
+            f"{spec.path}: scale {scale!r} has no default data; pass --data DIR (the real dataset root, laid out as "
+            "the synthetic one: ego4d/egoclip.csv, ek100/, egtea/ ...)"
+        )
+    return (Path("data") / source.folder_name).resolve(), source
+
+
+def plan_sweep(opts: SweepOptions, spec: SweepSpec | None = None) -> Plan:
+    """Resolve ``opts`` into a ``Plan`` (reads the manifest; submits nothing, writes nothing)."""
+    spec = spec or load_spec(opts.spec)
+    if opts.executor not in executors.EXECUTORS:
+        raise BenchError(
+            f"unknown --executor {opts.executor!r}; choose one of {', '.join(executors.EXECUTORS)}"
+        )
+    data_root, synth = resolve_data(spec, opts.scale, opts.data)
+    runs = expand(spec, scale=opts.scale, data_root=str(data_root), overrides=opts.overrides)
+    if opts.only:
+        labels = [r.label for r in runs]
+        unknown = [label for label in opts.only if label not in labels]
+        if unknown:
+            raise BenchError(
+                f"--only {unknown}: no such row in {spec.path}; rows: {', '.join(map(repr, labels))}"
+            )
+        runs = [r for r in runs if r.label in opts.only]
+    sweep_dir = sweep_dir_for(spec.name, opts.scale, opts.out)
+    resources = executors.with_flags(spec.scale(opts.scale).resources, **opts.resources)
+    max_parallel = opts.max_parallel or (
+        executors.default_max_parallel(resources) if opts.executor == "local" else max(1, len(runs))
+    )
+    if max_parallel < 1:
+        raise BenchError("--max-parallel must be >= 1")
+    decisions = _decide(runs, sweep_dir, opts.force)
+    uri = None
+    if opts.tracking:
+        from sweeps.tracking import resolve_tracking_uri
+
+        uri = resolve_tracking_uri(opts.tracking_uri)
+    return Plan(
+        spec, opts.scale, data_root, synth, sweep_dir, runs, decisions, resources, opts.executor, max_parallel, uri, opts.force
+    )
+
+
+def _decide(runs: list[Run], sweep_dir: Path, force: bool) -> dict[str, str]:
+    try:
+        data = manifest.read_manifest(sweep_dir)
+    except BenchError:
+        data = {"runs": {}}
+    jobs = monitor.job_states(data)
+    out = {}
+    for run in runs:
+        if records.run_finished(sweep_dir / run.run_id, run.run_id, run.benchmarks) and not force:
+            out[run.run_id] = FINISHED
+        elif jobs.get(run.run_id, ("",))[0] in (executors.PENDING, executors.RUNNING):
+            out[run.run_id] = ACTIVE
+        else:
+            out[run.run_id] = SUBMIT
+    return out
+
+
+def plan_table(plan: Plan) -> str:
+    """The runs of a plan as a table (``--dry-run``)."""
+    from tabulate import tabulate
+
+    rows = []
+    for run in plan.runs:
+        params = ", ".join(f"{k}={v}" for k, v in run.params.items()) or "-"
+        rows.append(
+            [
+                run.index,
+                run.label,
+                run.run_id,
+                run.model,
+                params,
+                ",".join(run.benchmarks) or "-",
+                plan.decisions[run.run_id],
+            ]
+        )
+    head = ["#", "row", "run id", "model", "overrides", "benchmarks", "action"]
+    return tabulate(rows, headers=head, tablefmt="simple", disable_numparse=True)
+
+
+# ------------------------------------------------------------------------------------------------- data
+def ensure_synthetic(root: Path, source: DataSource, *, progress: bool = True) -> bool:
+    """Generate the synthetic set ``source`` at ``root`` unless complete there; True when it was generated."""
+    from henasy.synth.generate import MANIFEST, generate
+
+    if (root / MANIFEST).is_file():
+        return False
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with manifest.file_lock(root.parent / f".{root.name}.lock"):
+        if (root / MANIFEST).is_file():  # another sweep generated it while we waited
+            return False
+        if root.exists() and any(root.iterdir()):
+            raise BenchError(
+                f"{root} exists but is not a complete synthetic dataset (no {MANIFEST}); delete it, or pass --data DIR"
+            )
+        partial = root.parent / f".{root.name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        print(
+            f"generating the synthetic '{source.synth}' dataset (seed {source.seed}) into {root} (first use only)",
+            flush=True,
+        )
+        generate(partial, seed=source.seed, size=source.synth, progress=progress)
+        if root.exists():
+            root.rmdir()
+        os.replace(partial, root)
+    return True
+
+
+# ----------------------------------------------------------------------------------------------- submit
+def job_context(
+    plan: Plan, run: Run, commit: str, *, noop: bool = False, tags: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """What a ``SweepJob`` needs besides its run."""
+    context: dict[str, Any] = {
+        "run_dir": str(plan.run_dir(run)),
+        "tracking_uri": plan.tracking_uri,
+        "experiment": plan.spec.name,
+        "git_commit": commit,
+        "cpus_per_task": plan.resources.cpus_per_task,
+        "noop": noop,
+        "job_tags": dict(tags or {}),
+    }
+    if plan.executor == "local":
+        context["slots"] = {"dir": str(plan.sweep_dir / ".slots"), "count": plan.max_parallel}
+    return context
+
+
+def prepare(plan: Plan, *, progress: bool = True) -> str:
+    """Data and tracking store ready, manifest header written; returns the git commit."""
+    if plan.synth is not None:
+        ensure_synthetic(plan.data_root, plan.synth, progress=progress)
+    if plan.tracking_uri:
+        from sweeps.tracking import client, ensure_store, experiment_id
+
+        ensure_store(plan.tracking_uri)
+        experiment_id(client(plan.tracking_uri), plan.spec.name, plan.tracking_uri)
+    commit = git_commit()
+    header = {
+        "sweep": plan.spec.name,
+        "spec_path": str(plan.spec.path),
+        "table": plan.spec.table,
+        "scale": plan.scale,
+        "data_root": str(plan.data_root),
+        "executor": plan.executor,
+        "tracking_uri": plan.tracking_uri,
+        "experiment": plan.spec.name,
+        "git_commit": commit,
+        "metrics": list(plan.spec.metrics),
+    }
+
+    def add_all(data: dict[str, Any]) -> None:
+        for run in plan.runs:
+            manifest.record_run(data, run.to_dict(), str(plan.run_dir(run)))
+
+    manifest.update_manifest(plan.sweep_dir, add_all, **header)
+    return commit
+
+
+def submit_runs(plan: Plan, runs: list[Run], contexts: list[dict[str, Any]], *, name: str) -> dict[str, Any]:
+    """Submit one ``SweepJob`` per run; record the jobs in the manifest; returns run_id → submitit job."""
+    from sweeps.job import SweepJob
+
+    if not runs:
+        return {}
+    for run in runs:
+        run_dir = plan.run_dir(run)
+        if plan.force and records.run_finished(run_dir, run.run_id, run.benchmarks):
+            shutil.rmtree(run_dir)  # --force: redo from scratch
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(run_dir / records.RUN_NAME, run.to_dict())
+    waves = -(-len(runs) // plan.max_parallel)
+    folder = plan.sweep_dir / "submitit" / "%j"
+    ex = executors.make_executor(
+        plan.executor, folder, plan.resources, max_parallel=plan.max_parallel, name=name, waves=waves
+    )
+    jobs = [SweepJob(run.to_dict(), ctx) for run, ctx in zip(runs, contexts)]
+    # Local job trees ignore the terminal's hangup (nohup semantics), so --detach survives a closed shell.
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN) if plan.executor == "local" else None
+    try:
+        handles = executors.submit(ex, plan.executor, jobs)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGHUP, previous)
+
+    def record(data: dict[str, Any]) -> None:
+        for run, handle in zip(runs, handles):
+            entry = manifest.record_run(data, run.to_dict(), str(plan.run_dir(run)))
+            manifest.record_submission(entry, str(handle.job_id), plan.executor, str(folder))
+
+    manifest.update_manifest(plan.sweep_dir, record)
+    return {run.run_id: handle for run, handle in zip(runs, handles)}
+
+
+def launch(plan: Plan, *, progress: bool = True) -> dict[str, Any]:
+    """Prepare, then submit every run of the plan that needs it; returns run_id → submitit job."""
+    commit = prepare(plan, progress=progress)
+    runs = plan.to_submit
+    contexts = [job_context(plan, run, commit) for run in runs]
+    return submit_runs(plan, runs, contexts, name=f"bench-{plan.spec.name.replace('/', '-')}")
+
+
+def run_debug_jobs(handles: dict[str, Any]) -> dict[str, BaseException]:
+    """Run in-process (debug executor) jobs one after the other; returns the errors by run id.
+
+    ``job.exception()`` runs the job without submitit's post-mortem debugger (which ``job.result()`` opens on
+    an error); failures are reported through the status table and ``error.txt`` like any other executor's.
+    """
+    errors = {}
+    for run_id, handle in handles.items():
+        err = handle.exception()
+        if err is not None:
+            errors[run_id] = err
+    return errors
+
+
+def find_sweep_dirs(
+    name_or_dir: str | None, *, scale: str | None = None, out: str | None = None
+) -> list[Path]:
+    """Sweep folders (holding a manifest) for a folder, a spec name/path, or every sweep under ./runs."""
+    if out:
+        return [Path(out).resolve()]
+    if name_or_dir is None:
+        return sorted(p.parent for p in Path("runs").resolve().rglob(manifest.MANIFEST_NAME))
+    folder = Path(name_or_dir).expanduser()
+    if (folder / manifest.MANIFEST_NAME).is_file():
+        return [folder.resolve()]
+    try:
+        name = load_spec(name_or_dir).name
+    except BenchError:
+        name = name_or_dir.removesuffix(".yaml")
+    scales = [scale] if scale else ["smoke", "paper"]
+    found = [
+        sweep_dir_for(name, s) for s in scales if (sweep_dir_for(name, s) / manifest.MANIFEST_NAME).is_file()
+    ]
+    if not found:
+        where = ", ".join(str(sweep_dir_for(name, s)) for s in scales)
+        raise BenchError(
+            f"no sweep manifest for {name_or_dir!r} (looked in {where}); run `bench sweep {name_or_dir}` first"
+        )
+    return found

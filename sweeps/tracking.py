@@ -1,0 +1,453 @@
+"""MLflow tracking of sweep runs: one MLflow run per sweep row, continued (not reopened) across requeues.
+
+Facts and pains this module answers (anchors-style.md §11, "MLflow + requeue"): Lightning #6205 (a logger
+opens a fresh run after a SLURM requeue), mlflow #4248/#10510 (continue runs; a killed run stays RUNNING).
+
+- Tracking URI: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<cwd>/mlflow.db``; relative SQLite paths
+  are made absolute so jobs started elsewhere write to the same file.
+- The MLflow run id lives in ``<run_dir>/mlflow.json``; a restarted job continues that run (status back to
+  RUNNING). A job that dies without a word is set FAILED by whoever notices (``bench status``/``sync`` and
+  the sweep monitor call ``mark_failed``); requeued jobs are set SCHEDULED until they start again.
+- Step metrics from the trainer callback are buffered and written at each checkpoint, and a resumed run first
+  asks MLflow how far ``train.loss`` got, so each step reaches MLflow exactly once whatever the kill point
+  (steps between the kill and the checkpoint are replayed from ``metrics.jsonl``).
+- Every call retries with exponential backoff on SQLite's "database is locked" (many jobs, one file).
+- Tracking never costs a result: if MLflow stays unreachable the job goes on, its result record is written
+  to the run directory anyway, and ``bench sync`` replays it later (``replay_run``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from henasy.atomic import atomic_write_json
+from henasy.training.callbacks import Callback, read_metrics
+from sweeps.records import read_json
+
+T = TypeVar("T")
+DEFAULT_DB = "mlflow.db"
+MLFLOW_FILE = "mlflow.json"  # {"run_id", "experiment_id", "tracking_uri", "synced"}
+STEP_KEY = "train.loss"  # the step metric whose history tells how far a run was logged
+LOCK_PATTERNS = ("database is locked", "database table is locked", "database schema has changed")
+MAX_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
+log = logging.getLogger(__name__)
+
+
+def resolve_tracking_uri(uri: str | None = None, cwd: str | Path | None = None) -> str:
+    """The tracking URI jobs use: ``uri`` or $MLFLOW_TRACKING_URI or ``sqlite:///<cwd>/mlflow.db``, absolute."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{DEFAULT_DB}"
+    base = Path(cwd) if cwd is not None else Path.cwd()
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        rel = uri[len("sqlite:///") :]
+        uri = f"sqlite:///{(base / rel).resolve()}"
+    elif "://" not in uri:  # a bare path: MLflow's file store
+        uri = str((base / uri).resolve())
+    return uri
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI (None for other stores)."""
+    return Path(uri[len("sqlite:///") :]) if uri.startswith("sqlite:///") else None
+
+
+def is_locked_error(err: BaseException) -> bool:
+    text = str(err).lower()
+    return any(p in text for p in LOCK_PATTERNS)
+
+
+def retry(
+    fn: Callable[[], T], *, what: str, attempts: int = 12, base_s: float = 0.05, max_s: float = 4.0
+) -> T:
+    """Call ``fn``; on "database is locked" wait (exponential backoff with jitter) and try again."""
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except Exception as err:  # MLflow wraps SQLAlchemy errors in MlflowException
+            if not is_locked_error(err) or attempt == attempts - 1:
+                raise
+            delay = min(max_s, base_s * 2**attempt) * (0.5 + random.random())
+            log.debug("%s: database is locked, retry %d in %.2fs", what, attempt + 1, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def quiet_mlflow_logs() -> None:
+    """MLflow and alembic log every schema migration at INFO; keep job logs readable."""
+    for name in ("mlflow", "alembic", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def client(uri: str) -> Any:
+    """An ``MlflowClient`` for ``uri`` whose store (for SQLite: the schema) exists.
+
+    MLflow creates and migrates a SQLite schema on first use; jobs starting together would race on it
+    ("duplicate column name"), so for SQLite the first use happens under a file lock next to the database.
+    """
+    from mlflow import MlflowClient
+
+    quiet_mlflow_logs()  # after the import: importing mlflow configures its loggers at INFO
+    db = sqlite_path(uri)
+    if db is None:
+        return MlflowClient(tracking_uri=uri)
+    from sweeps.manifest import file_lock
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(db.with_name(db.name + ".lock")):
+        mlc = MlflowClient(tracking_uri=uri)
+        retry(lambda: mlc.search_experiments(max_results=1), what="open the MLflow store")
+    return mlc
+
+
+def ensure_store(uri: str) -> None:
+    """Create the tracking store (SQLite schema) now, before jobs start (raises when it is unreachable)."""
+    mlc = client(uri)
+    retry(lambda: mlc.search_experiments(max_results=1), what="reach the MLflow store")
+
+
+def experiment_id(mlc: Any, name: str, uri: str) -> str:
+    """Id of experiment ``name``, created if missing (artifacts next to a SQLite database, in mlruns/)."""
+    found = retry(lambda: mlc.get_experiment_by_name(name), what="look up the experiment")
+    if found is not None:
+        return found.experiment_id
+    db = sqlite_path(uri)
+    location = None
+    if db is not None:
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "sweep"
+        location = (db.parent / "mlruns" / slug).as_uri()
+    try:
+        return retry(
+            lambda: mlc.create_experiment(name, artifact_location=location), what="create the experiment"
+        )
+    except Exception as err:  # another job created it first
+        if "already exists" not in str(err).lower() and "unique" not in str(err).lower():
+            raise
+        return retry(lambda: mlc.get_experiment_by_name(name), what="look up the experiment").experiment_id
+
+
+def flatten_params(resolved: dict[str, Any]) -> dict[str, str]:
+    """Resolved run config → MLflow params: ``model``, ``model.<arg>``, ``trainer.lr``, ``benchmarks``..."""
+    out: dict[str, str] = {}
+    for key, value in resolved.items():
+        if key == "model_args":
+            for arg, v in value.items():
+                out[f"model.{arg}"] = _param(v)
+        elif isinstance(value, dict):
+            for sub, v in value.items():
+                out[f"{key}.{sub}"] = _param(v)
+        else:
+            out[key] = _param(value)
+    return out
+
+
+def _param(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text[:6000]
+
+
+class RunTracker:
+    """The MLflow run of one sweep row, identified through ``<run_dir>/mlflow.json``.
+
+    Methods never raise: after ``retry`` gives up the tracker goes offline (``self.online`` False), the
+    reason is kept in ``mlflow.json`` and ``bench sync`` replays what was missed.
+    """
+
+    def __init__(self, uri: str, run_dir: str | Path, *, experiment: str, run_name: str) -> None:
+        self.uri = uri
+        self.run_dir = Path(run_dir)
+        self.experiment = experiment
+        self.run_name = run_name
+        self.run_id: str | None = None
+        self.online = True
+        self._mlc: Any = None
+
+    # ------------------------------------------------------------------------------------------ state
+    @property
+    def info_path(self) -> Path:
+        return self.run_dir / MLFLOW_FILE
+
+    def info(self) -> dict[str, Any]:
+        data = read_json(self.info_path)
+        return data if isinstance(data, dict) else {}
+
+    def _save_info(self, **changes: Any) -> None:
+        atomic_write_json(self.info_path, {**self.info(), **changes})
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T | None:
+        if not self.online:
+            return None
+        try:
+            return retry(fn, what=what)
+        except Exception as err:
+            self.online = False
+            log.warning(
+                "MLflow unavailable (%s: %s); results stay in %s, replay with `bench sync`",
+                what,
+                err,
+                self.run_dir,
+            )
+            try:
+                self._save_info(offline_reason=f"{what}: {err}"[:500], synced=False)
+            except OSError:
+                pass
+            return None
+
+    # ------------------------------------------------------------------------------------------- open
+    def open(self, *, params: dict[str, str], tags: dict[str, str]) -> str | None:
+        """Continue the run named in ``mlflow.json`` (status RUNNING) or create it; returns its id."""
+        from mlflow.entities import Param, RunTag
+
+        self._mlc = self._call("connect", lambda: client(self.uri))
+        if self._mlc is None:
+            return None
+        mlc = self._mlc
+        known = self.info().get("run_id")
+        if known and self.info().get("tracking_uri") == self.uri and self._exists(known):
+            self.run_id = known
+            self._call("reopen the run", lambda: mlc.update_run(known, status="RUNNING"))
+            return known
+        exp = self._call("experiment", lambda: experiment_id(mlc, self.experiment, self.uri))
+        if exp is None:
+            return None
+        run = self._call("create the run", lambda: mlc.create_run(exp, run_name=self.run_name, tags=tags))
+        if run is None:
+            return None
+        self.run_id = run.info.run_id
+        self._save_info(
+            run_id=self.run_id, experiment_id=exp, tracking_uri=self.uri, synced=False, offline_reason=None
+        )
+        items = [Param(k, v) for k, v in params.items()]
+        for i in range(0, len(items), 90):  # MLflow: at most 100 params per batch
+            chunk = items[i : i + 90]
+            self._call("log params", lambda c=chunk: mlc.log_batch(self.run_id, params=c))
+        self._call(
+            "log tags", lambda: mlc.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+        )
+        return self.run_id
+
+    def _exists(self, run_id: str) -> bool:
+        try:
+            retry(lambda: self._mlc.get_run(run_id), what="get the run")
+            return True
+        except Exception:
+            return False
+
+    # ----------------------------------------------------------------------------------------- logging
+    def log_metrics(self, rows: list[tuple[str, float, int]]) -> bool:
+        """Log ``(key, value, step)`` triples in batches; True when they reached MLflow."""
+        from mlflow.entities import Metric
+
+        if self.run_id is None or not rows:
+            return self.run_id is not None and self.online
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, int(s)) for k, v, s in rows]
+        for i in range(0, len(metrics), MAX_BATCH):
+            chunk = metrics[i : i + MAX_BATCH]
+            self._call("log metrics", lambda c=chunk: self._mlc.log_batch(self.run_id, metrics=c))
+        return self.online
+
+    def logged_step(self) -> int:
+        """The last step of ``train.loss`` in MLflow (0 when none; -1 when MLflow cannot say)."""
+        if self.run_id is None:
+            return -1
+        history = self._call("metric history", lambda: self._mlc.get_metric_history(self.run_id, STEP_KEY))
+        if history is None:
+            return -1
+        return max((m.step for m in history), default=0)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        if self.run_id is not None and Path(path).exists():
+            self._call(
+                "log an artifact", lambda: self._mlc.log_artifact(self.run_id, str(path), artifact_path)
+            )
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        if self.run_id is not None and tags:
+            self._call(
+                "set tags",
+                lambda: self._mlc.log_batch(self.run_id, tags=[RunTag(k, v) for k, v in tags.items()]),
+            )
+
+    def set_status(self, status: str) -> None:
+        """RUNNING / SCHEDULED (requeued) without ending the run."""
+        if self.run_id is not None:
+            self._call("set the status", lambda: self._mlc.update_run(self.run_id, status=status))
+
+    def finish(self, status: str) -> bool:
+        """End the run as FINISHED or FAILED; True when MLflow recorded it."""
+        if self.run_id is None:
+            return False
+        self._call("end the run", lambda: self._mlc.set_terminated(self.run_id, status=status))
+        return self.online
+
+    def callback(self) -> TrainingLogger:
+        return TrainingLogger(self)
+
+
+class TrainingLogger(Callback):
+    """Trainer callback: step metrics to MLflow, flushed at checkpoints, each step exactly once.
+
+    Epoch means are logged at once (``epoch.*``): the trainer reports them right after the epoch-end
+    checkpoint, and a restart from that checkpoint does not report them again.
+    """
+
+    def __init__(self, tracker: RunTracker) -> None:
+        self.tracker = tracker
+        self.buffer: list[tuple[str, float, int]] = []
+        self.logged = 0  # steps up to here are in MLflow (or deliberately skipped)
+
+    def on_train_start(self, info: dict[str, Any]) -> None:
+        start = int(info.get("start_step", 0))
+        if not info.get("resumed"):
+            self.logged = 0
+            return
+        logged = self.tracker.logged_step()
+        if logged < 0:  # MLflow cannot say: steps before the checkpoint are left to `bench sync`
+            self.logged = start
+            return
+        self.logged = logged
+        if logged < start:  # killed between a checkpoint and its flush: replay those steps
+            path = Path(info.get("run_dir", self.tracker.run_dir)) / "metrics.jsonl"
+            for row in read_metrics(path) if path.exists() else []:
+                step = int(row.get("step", 0))
+                if logged < step <= start and row.get("event") != "epoch_end":
+                    self.buffer += _rows(row, step)
+            self.flush(start)
+
+    def on_step(self, step: int, metrics: dict[str, float]) -> None:
+        if step > self.logged:
+            self.buffer += _rows(metrics, step)
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> None:
+        self.tracker.log_metrics(
+            _rows({**metrics, "index": epoch}, int(metrics.get("step", 0)), prefix="epoch.")
+        )
+
+    def on_checkpoint(self, path: Path) -> None:
+        self.flush(max((s for _, _, s in self.buffer), default=self.logged))
+
+    def on_train_end(self, summary: dict[str, Any]) -> None:
+        self.flush(int(summary.get("step", self.logged)))
+
+    def flush(self, upto: int) -> None:
+        if self.buffer and self.tracker.log_metrics(self.buffer):
+            self.logged = max(self.logged, upto)
+        self.buffer = []
+
+
+def _rows(metrics: dict[str, Any], step: int, prefix: str = "train.") -> list[tuple[str, float, int]]:
+    return [
+        (f"{prefix}{k}", float(v), step)
+        for k, v in metrics.items()
+        if k not in ("step", "event") and isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
+
+
+def replay_training_metrics(tracker: RunTracker, run_dir: str | Path) -> int:
+    """Log the steps of ``metrics.jsonl`` that MLflow does not have yet; returns how many steps were sent."""
+    path = Path(run_dir) / "metrics.jsonl"
+    logged = tracker.logged_step()
+    if logged < 0 or not path.exists():
+        return 0
+    rows: list[tuple[str, float, int]] = []
+    steps = set()
+    for row in read_metrics(path):
+        step = int(row.get("step", 0))
+        if step > logged:
+            epoch_row = row.get("event") == "epoch_end"
+            rows += _rows(row, step, prefix="epoch." if epoch_row else "train.")
+            if not epoch_row:
+                steps.add(step)
+    tracker.log_metrics(rows)
+    return len(steps)
+
+
+def mark_failed(uri: str, run_dir: str | Path, reason: str) -> bool:
+    """Set the run of ``run_dir`` FAILED if MLflow still shows it RUNNING/SCHEDULED (a job that died silently)."""
+    info = read_json(Path(run_dir) / MLFLOW_FILE)
+    if not isinstance(info, dict) or not info.get("run_id"):
+        return False
+    try:
+        mlc = client(info.get("tracking_uri") or uri)
+        run = retry(lambda: mlc.get_run(info["run_id"]), what="get the run")
+        if run.info.status not in ("RUNNING", "SCHEDULED"):
+            return False
+        retry(lambda: mlc.set_tag(info["run_id"], "bench.failure", reason[:500]), what="tag the failure")
+        retry(lambda: mlc.set_terminated(info["run_id"], status="FAILED"), what="end the run")
+        return True
+    except Exception as err:
+        log.warning("could not mark the MLflow run of %s FAILED: %s", run_dir, err)
+        return False
+
+
+def publish_result(tracker: RunTracker, run_dir: str | Path, record: dict[str, Any]) -> bool:
+    """Benchmark metrics, artifacts (config, records, loss plot) and FINISHED for a complete result record.
+
+    Marks ``mlflow.json`` synced when everything reached MLflow; returns that.
+    """
+    from sweeps.plots import training_curve
+    from sweeps.records import EVAL_DIR, RESULT_NAME, RUN_NAME
+
+    run_dir = Path(run_dir)
+    rows = [(k, v, 0) for k, v in record.get("metrics", {}).items()]
+    if isinstance(record.get("wall_time_s"), (int, float)):
+        rows.append(("summary.wall_time_s", record["wall_time_s"], 0))
+    tracker.log_metrics(rows)
+    tracker.log_artifact(run_dir / RUN_NAME, "config")
+    tracker.log_artifact(run_dir / "config.json", "config")
+    tracker.log_artifact(run_dir / RESULT_NAME, "results")
+    for path in sorted((run_dir / EVAL_DIR).glob("*.json")):
+        tracker.log_artifact(path, "results/eval")
+    plot = training_curve(run_dir / "metrics.jsonl", run_dir / "plots" / "training_loss.png")
+    if plot is not None:
+        tracker.log_artifact(plot, "plots")
+    ok = tracker.finish("FINISHED")
+    if ok:
+        tracker._save_info(synced=True, offline_reason=None)
+    return ok
+
+
+def is_synced(run_dir: str | Path) -> bool:
+    info = read_json(Path(run_dir) / MLFLOW_FILE)
+    return isinstance(info, dict) and info.get("synced") is True
+
+
+def sync_run(
+    uri: str, run_dir: str | Path, record: dict[str, Any], *, experiment: str, git_commit: str | None = None
+) -> str:
+    """Replay a finished run that never fully reached MLflow: ``"synced"``, ``"already"`` or ``"offline"``.
+
+    Continues the run named in ``mlflow.json`` when it exists in this store, else creates it; logs the
+    training steps MLflow lacks (from ``metrics.jsonl``), then what ``publish_result`` logs.
+    """
+    run_dir = Path(run_dir)
+    info = read_json(run_dir / MLFLOW_FILE) or {}
+    if info.get("synced") is True and info.get("tracking_uri") == uri:
+        return "already"
+    tracker = RunTracker(uri, run_dir, experiment=experiment, run_name=str(record.get("label", run_dir.name)))
+    config = record.get("config") or {}
+    commit = str(record.get("git_commit") or git_commit or "unknown")
+    tags = {
+        "bench.sweep": str(record.get("sweep", "")),
+        "bench.table": str(record.get("table") or ""),
+        "bench.row": str(record.get("label", "")),
+        "bench.run_id": str(record.get("run_id", "")),
+        "bench.scale": str(record.get("scale", "")),
+        "bench.model": str(config.get("model", "")),
+        "bench.git_commit": commit,
+        "mlflow.source.git.commit": commit,
+        "bench.synced_by": "bench sync",
+    }
+    if tracker.open(params=flatten_params(config), tags=tags) is None:
+        return "offline"
+    replay_training_metrics(tracker, run_dir)
+    return "synced" if publish_result(tracker, run_dir, record) else "offline"

@@ -1,0 +1,114 @@
+"""Tests for ``henasy/grounding.py`` and ``bench ground``: overlays a person can look at (PNG sheet, GIF),
+the clip → query → entity → masks path, and clear errors on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from henasy.cli import main
+from henasy.errors import BenchError
+from henasy.grounding import denormalize, ground_query, load_clip, overlay, overlay_sheet, write_overlay
+from henasy.model import henasy_tiny
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _first_chunk(root: Path) -> Path:
+    return sorted((root / "ego4d" / "video_chunks").glob("*.mp4/0.mp4"))[0]
+
+
+def test_overlay_blends_hand_computed() -> None:
+    frames = np.full((1, 1, 2, 3), 100, dtype=np.uint8)
+    masks = np.array([[[0.0, 1.0]]], dtype=np.float32)
+    out = overlay(frames, masks, alpha=0.5, color=(200, 0, 100))
+    assert out[0, 0, 0].tolist() == [100, 100, 100]  # mask 0: unchanged
+    assert out[0, 0, 1].tolist() == [150, 50, 100]  # mask 1: half-way to the colour
+    with pytest.raises(ValueError):
+        overlay(frames, np.zeros((2, 1, 2)), 0.5)
+
+
+def test_denormalize_inverts_the_clip_normalisation() -> None:
+    pixels = torch.randint(0, 256, (3, 2, 4, 4)).float()  # (C, T, H, W)
+    mean, std = (10.0, 20.0, 30.0), (2.0, 3.0, 4.0)
+    video = (pixels - torch.tensor(mean).view(3, 1, 1, 1)) / torch.tensor(std).view(3, 1, 1, 1)
+    assert np.array_equal(denormalize(video, mean, std), pixels.permute(1, 2, 3, 0).numpy().astype(np.uint8))
+
+
+def test_write_overlay_png_and_gif(tmp_path: Path) -> None:
+    frames = np.zeros((3, 8, 10, 3), dtype=np.uint8)
+    frames[:] = np.array([0, 60, 120], dtype=np.uint8)[
+        :, None, None, None
+    ]  # distinct frames (GIF merges equal ones)
+    masks = np.zeros((3, 8, 10), dtype=np.float32)
+    masks[:, 2:4, 2:4] = 1.0
+    png = write_overlay(tmp_path / "m.png", frames, masks)
+    with Image.open(png) as image:
+        assert image.size == (3 * 10 + 2 * 4, 2 * 8 + 4)  # frames side by side, two rows
+        assert np.array_equal(np.asarray(image.convert("RGB")), overlay_sheet(frames, masks))
+    gif = write_overlay(tmp_path / "m.gif", frames, masks)
+    with Image.open(gif) as image:
+        assert image.n_frames == 3 and image.size == (2 * 10 + 4, 8)
+    with pytest.raises(BenchError, match=".png or .gif"):
+        write_overlay(tmp_path / "m.jpg", frames, masks)
+
+
+def test_ground_query_on_a_synthetic_clip(synth_tiny: Path) -> None:
+    torch.manual_seed(0)
+    model = henasy_tiny()
+    clip = load_clip(model, str(_first_chunk(synth_tiny)), 1.0, 3.0)
+    assert clip.shape == (3, 4, 64, 64)
+    for query in ("the red cup", "picking up the knife"):  # noun and verb-phrase queries
+        result = ground_query(model, clip, query)
+        assert result.masks.shape == (4, 64, 64) and result.frames.shape == (4, 64, 64, 3)
+        assert 0.0 <= result.masks.min() and result.masks.max() <= 1.0
+        assert result.entity == int(np.argmax(result.scores)) and len(result.scores) == 4
+    with pytest.raises(BenchError, match="no such file"):
+        load_clip(model, "missing.mp4", 0.0, 1.0)
+    with pytest.raises(BenchError, match="--end"):
+        load_clip(model, str(_first_chunk(synth_tiny)), 2.0, 1.0)
+
+
+def test_bench_ground_command(synth_tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    torch.manual_seed(0)
+    ckpt = tmp_path / "henasy_tiny.pt"
+    torch.save({"state_dict": henasy_tiny().state_dict()}, ckpt)
+    out = tmp_path / "cup.png"
+    args = ["ground", "henasy_tiny", "--video", str(_first_chunk(synth_tiny)), "--start", "1", "--end", "3"]
+    code = main([*args, "--query", "the red cup", "--ckpt", str(ckpt), "--out", str(out), "--format", "json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["entity"] in range(4) and report["frames"] == 4 and Path(report["out"]) == out
+    with Image.open(out) as image:
+        assert image.size == (4 * 64 + 3 * 4, 2 * 64 + 4)
+    uid = _first_chunk(synth_tiny).parent.name[: -len(".mp4")]  # a video_uid under --data-root
+    gif = tmp_path / "knife.gif"
+    code = main(
+        [
+            "ground",
+            "henasy_tiny",
+            "--video",
+            uid,
+            "--data-root",
+            str(synth_tiny),
+            "--start",
+            "1",
+            "--end",
+            "3",
+            "--query",
+            "picking up the knife",
+            "--out",
+            str(gif),
+        ]
+    )
+    assert code == 0 and gif.is_file()
+    assert "entity" in capsys.readouterr().out
+    assert main([*args, "--query", "cup", "--out", str(tmp_path / "x.jpg")]) == 2
+    assert main(["ground", "lavila_tiny", *args[2:], "--query", "cup", "--out", str(out)]) == 2
+    assert "no entity masks" in capsys.readouterr().err
