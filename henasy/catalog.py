@@ -127,3 +127,43 @@ SWEEPS.add(
     "Optuna search over the loss weights λ1, λ2, λ3 (EgoMCQ intra objective)",
     path="search/loss_weights.yaml",
 )
+
+# Tables: every entry's target is ``reports:table_spec_path`` and its ``path`` tag the spec under reports/;
+# ``bench table --id N`` reads reports/tables/tableN.yaml (``reports.spec``); the paper's values come from
+# reports/paper_numbers.yaml.
+TABLES.add(
+    "table1",
+    "reports:table_spec_path",
+    "HENASY Table 1: zero-shot EgoMCQ, EK100-MIR, EK100-CLS, EGTEA (filled by sweep tables/table1)",
+    path="tables/table1.yaml",
+)
+TABLES.add(
+    "table2",
+    "reports:table_spec_path",
+    "HENASY Table 2: EgoNLQ and EgoMQ on the model's features (filled by sweep tables/table2)",
+    path="tables/table2.yaml",
+)
+TABLES.add(
+    "table3",
+    "reports:table_spec_path",
+    "HENASY Table 3: ablation of the multi-grained losses (filled by sweep ablations/losses)",
+    path="tables/table3.yaml",
+)
+TABLES.add(
+    "table4",
+    "reports:table_spec_path",
+    "HENASY Table 4: ablation of the model design (filled by sweep ablations/architecture)",
+    path="tables/table4.yaml",
+)
+TABLES.add(
+    "table5",
+    "reports:table_spec_path",
+    "HENASY Table 5: computational cost and memory (filled by `bench compare helpinghands henasy --cost`)",
+    path="tables/table5.yaml",
+)
+TABLES.add(
+    "table6",
+    "reports:table_spec_path",
+    "HENASY Table 6: visual grounding mIoU (filled by sweep tables/table6)",
+    path="tables/table6.yaml",
+)

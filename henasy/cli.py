@@ -22,10 +22,13 @@ COMMAND_MODULES = [
     "henasy.commands.info",
     "henasy.commands.ckpt",
     "henasy.commands.train",
+    "henasy.commands.eval",
     "henasy.commands.ground",
     "henasy.commands.sweep",
     "henasy.commands.status",
     "henasy.commands.sync",
+    "henasy.commands.table",
+    "henasy.commands.compare",
 ]
 
 EPILOG = """examples:

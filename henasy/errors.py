@@ -29,6 +29,7 @@ class DataFormatError(BenchError):
         self.line = line
         self.column = column
         self.expected = expected
+        self._message = message
         where = self.path
         if line is not None:
             where += f", line {line}"
@@ -39,14 +40,30 @@ class DataFormatError(BenchError):
             text += f" (expected {expected})"
         super().__init__(text)
 
+    def __reduce__(self) -> tuple:  # picklable, so DataLoader workers can re-raise it intact
+        return (
+            _rebuild_data_format_error,
+            (self.path, self._message, self.line, self.column, self.expected),
+        )
+
 
 class VideoReadError(BenchError):
     """A video file that is missing, unreadable or shorter than the annotation implies."""
 
     def __init__(self, path: str | Path, message: str) -> None:
         self.path = str(path)
+        self._message = message
         super().__init__(f"{path}: {message}")
+
+    def __reduce__(self) -> tuple:  # picklable, so DataLoader workers can re-raise it intact
+        return (VideoReadError, (self.path, self._message))
 
 
 class CheckpointError(BenchError):
     """A checkpoint that does not match the model it is loaded into."""
+
+
+def _rebuild_data_format_error(
+    path: str, message: str, line: int | None, column: str | None, expected: str | None
+) -> DataFormatError:
+    return DataFormatError(path, message, line=line, column=column, expected=expected)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,7 @@ def open_store(uri: str | None) -> tuple[Any, str]:
     """(MlflowClient or None, resolved URI); None when a SQLite store does not exist (it is never created)."""
     from sweeps.tracking import client, resolve_tracking_uri, sqlite_path
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm bars per artifact read
     resolved = resolve_tracking_uri(uri)
     db = sqlite_path(resolved)
     if db is not None and not db.is_file():

@@ -21,11 +21,12 @@ import pytest
 from henasy.cli import main
 from henasy.commands.data import SIZE_NAMES
 from henasy.data import safe_pickle
+from henasy.data.sampling import segment_frame_ids
 from henasy.errors import BenchError
 from henasy.synth import SIZES, generate
 from henasy.synth.epic import EpicRow, relevancy_matrix
 from henasy.synth.generate import MANIFEST, plan_dataset, prepare_out
-from henasy.synth.handobj import frame_detections, segment_frame_ids
+from henasy.synth.handobj import frame_detections
 from henasy.synth.language import ego4d_narration, verb_phrases
 from henasy.synth.render import noun_colours
 from henasy.synth.scene import Action, Entity, Step, VideoScript

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from henasy.data.sampling import clip_frame_range, segment_frame_ids
 from henasy.synth.world import HAND_IDS
 
 HANDOBJ_CHUNK_SEC = 600
@@ -24,27 +25,11 @@ NUM_FRAMES = 4
 MIN_PIXELS = 4  # smaller visible slivers are not "detected"
 
 
-def segment_frame_ids(start_frame: int, end_frame: int, num_segments: int) -> list[int]:
-    """Midpoints of ``num_segments`` equal segments of ``[start_frame, end_frame)`` (LaViLa, no jitter).
-
-    Segment size ``(end - start - 1) / N``; segment i spans ``round(size·i) + start`` to
-    ``min(round(size·(i+1)) + start, end)``; the frame is the integer midpoint. (0, 30, 4) → [3, 10, 18, 25].
-    """
-    size = (end_frame - start_frame - 1) / num_segments
-    out = []
-    for i in range(num_segments):
-        s = int(np.round(size * i)) + start_frame
-        e = min(int(np.round(size * (i + 1))) + start_frame, end_frame)
-        out.append((s + e) // 2)
-    return out
-
-
 def clip_sample_frames(
     clip_start: float, clip_end: float, fps: int, num_frames: int = NUM_FRAMES
 ) -> list[int]:
     """The frames a LaViLa-style Ego4D loader samples from ``[clip_start, clip_end]`` seconds."""
-    start = int(round(clip_start * fps))
-    end = start + max(int((clip_end - clip_start) * fps), num_frames)
+    start, end = clip_frame_range(clip_start, clip_end, fps, num_frames, rule="duration")
     return segment_frame_ids(start, end, num_frames)
 
 

@@ -1,0 +1,161 @@
+"""``bench eval MODEL BENCHMARK... --data DIR``: run registered benchmarks and write their result records.
+
+Thin wrapper over ``benchmarks.runner`` (the functions sweep jobs call): builds the model (``--set
+model.k=v`` factory arguments), loads ``--ckpt`` (a trainer ``last.pt`` or an official checkpoint, through the
+model's ``load_checkpoint`` when it has one), evaluates, prints the metrics as a table and writes the records
+as one JSON list, atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """examples:
+  bench eval lavila_tiny egomcq ek100_mir ek100_cls egtea --data data/synth
+  bench eval lavila_tiny egomcq --data data/synth --ckpt runs/lavila_tiny/last.pt --out results/mcq.json
+  bench eval henasy_tiny grounding --data data/synth --ckpt runs/henasy_tiny/last.pt
+  bench eval lavila egtea --data /datasets/ego --ckpt lavila_tsf_b.pth --set model.num_frames=16 \\
+      --option egtea.protocol=helpinghands --device cuda --batch-size 64 --num-workers 8
+  bench eval lavila_tiny egonlq egomq --data data/synth --option egonlq.epochs=50 --cache-dir /scratch/feats
+  bench eval lavila_tiny egomcq --data data/synth --limit 20          (a smoke run: records marked partial)
+
+benchmarks (see `bench list benchmarks`): egomcq, ek100_mir, ek100_cls, egtea (zero-shot); egonlq, egomq
+(heads trained on cached sliding-window features); grounding (models with ground(): henasy*, helpinghands*).
+All metrics are percent. --option BENCH.KEY=VALUE sets a protocol option (YAML value), e.g.
+egtea.protocol=lavila|helpinghands, egtea.num_clips=10, ek100_cls.template=none|lavila,
+egonlq.epochs / lr / hidden / window_sec / stride_sec, egomq.epochs / num_positions / nms_iou,
+grounding.threshold. A record holds every protocol choice, the split, n_items, partial, the model id,
+checkpoint and its SHA-256, wall time and per-item outcomes (for paired bootstraps).
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``eval`` subcommand."""
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate a model on registered benchmarks and write result records (JSON)",
+        description="Run BENCHMARK... on MODEL with the official protocols and metrics, print a table of the "
+        "metrics and write the result records as JSON.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", help="registered model name (see `bench list models`)")
+    p.add_argument("benchmarks", nargs="+", metavar="BENCHMARK", help="registered benchmark names")
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset root (notes/layout.md)")
+    p.add_argument("--ckpt", metavar="PATH", help="checkpoint: a `bench train` last.pt or an official file")
+    p.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N items (record: partial)")
+    p.add_argument("--out", metavar="FILE", help="records JSON (default: runs/eval/<MODEL>-<time>.json)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="model.KEY=VALUE",
+        help="model factory argument (YAML value), e.g. --set model.num_frames=16; repeatable",
+    )
+    p.add_argument(
+        "--option",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="BENCH.KEY=VALUE",
+        help="protocol option (YAML value), e.g. --option egtea.protocol=helpinghands; repeatable",
+    )
+    p.add_argument("--batch-size", type=int, default=16, help="clips per forward pass (default 16)")
+    p.add_argument("--num-workers", type=int, default=2, help="DataLoader worker processes (default 2)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default cpu)")
+    p.add_argument("--cache-dir", metavar="DIR", help="feature cache + prediction files (default <DIR>/.bench_cache)")
+    p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
+    p.set_defaults(func=run)
+
+
+def _value(raw: str) -> object:
+    """A YAML value; numbers YAML 1.1 reads as strings (``1e-3``) become floats."""
+    import yaml
+
+    value = yaml.safe_load(raw) if raw.strip() else None
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def parse_assignments(items: list[str], flag: str, example: str, prefix: str | None = None) -> dict[str, object]:
+    """``["a.b=1", ...]`` → ``{"a.b": 1}``; with ``prefix`` every key must start with it."""
+    import yaml
+
+    from henasy.errors import BenchError
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or "." not in key or (prefix and not key.startswith(prefix)):
+            raise BenchError(f"{flag} {item!r}: expected {example}")
+        try:
+            out[key] = _value(raw)
+        except yaml.YAMLError as err:
+            raise BenchError(f"{flag} {item!r}: the value is not valid YAML ({type(err).__name__})") from None
+    return out
+
+
+def metrics_table(records: list[dict]) -> str:
+    """The records' metrics as a tabulate grid: benchmark, metric, value, n, partial."""
+    from tabulate import tabulate
+
+    rows = []
+    for rec in records:
+        for i, (name, value) in enumerate(rec["metrics"].items()):
+            first = i == 0
+            rows.append(
+                [
+                    rec["benchmark"] if first else "",
+                    name,
+                    "n/a" if value is None else f"{value:.2f}",
+                    rec["n_items"] if first else "",
+                    ("yes" if rec["partial"] else "no") if first else "",
+                ]
+            )
+    return tabulate(rows, headers=["benchmark", "metric", "value (%)", "n", "partial"], tablefmt="github")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build and load the model, evaluate, print the table, write the records."""
+    import time
+    from pathlib import Path
+
+    from benchmarks.record import write_records
+    from benchmarks.runner import benchmark_spec, evaluate, load_model
+
+    model_args = {k[len("model.") :]: v for k, v in parse_assignments(
+        args.overrides, "--set", "model.KEY=VALUE, e.g. --set model.num_frames=16", prefix="model."
+    ).items()}  # fmt: skip
+    options: dict[str, dict] = {}
+    for key, value in parse_assignments(args.options, "--option", "BENCH.KEY=VALUE, e.g. egtea.protocol=lavila").items():
+        bench, _, name = key.partition(".")
+        options.setdefault(bench, {})[name] = value
+    if args.cache_dir:
+        options["cache_dir"] = args.cache_dir  # type: ignore[assignment]
+    for name in args.benchmarks:
+        benchmark_spec(name)  # unknown names fail before the model is built
+    model = load_model(args.model, args.ckpt, model_args)
+    records = evaluate(
+        model,
+        list(args.benchmarks),
+        args.data,
+        model_id=args.model,
+        checkpoint=args.ckpt,
+        limit=args.limit,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        device=args.device,
+        progress=not args.no_progress,
+        options=options,
+    )
+    out = Path(args.out) if args.out else Path("runs") / "eval" / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path = write_records(out, records)
+    print(metrics_table(records))
+    print(f"wrote {len(records)} record(s) to {path}")
+    return 0
