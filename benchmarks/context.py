@@ -144,7 +144,9 @@ class Option:
     check: Callable[[Any], bool] | None = None  # extra validity test (e.g. positive)
 
 
-def resolve_options(benchmark: str, spec: Mapping[str, Option], given: Mapping[str, Any] | None) -> dict[str, Any]:
+def resolve_options(
+    benchmark: str, spec: Mapping[str, Option], given: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """Defaults of ``spec`` updated with ``given``; unknown keys and bad values raise ``BenchError``."""
     given = dict(given or {})
     unknown = sorted(set(given) - set(spec))

@@ -71,5 +71,4 @@ def run(ctx: EvalContext) -> BenchResult:
     return BenchResult(protocol, "egomcq.json", metrics, len(items), len(all_items), per_item)
 
 
-
 BENCHMARK = Benchmark("egomcq", run, OPTIONS)

@@ -47,13 +47,17 @@ WINDOW_SEC = 16 / 30
 OPTIONS: dict[str, Option] = {
     "window_sec": Option(WINDOW_SEC, "window length in seconds (> 0)", kind=(int, float), check=positive),
     "stride_sec": Option(WINDOW_SEC, "seconds between features (> 0)", kind=(int, float), check=positive),
-    "num_positions": Option(128, "positions per clip after resampling (>= 8)", kind=int, check=lambda v: v >= 8),
+    "num_positions": Option(
+        128, "positions per clip after resampling (>= 8)", kind=int, check=lambda v: v >= 8
+    ),
     "num_levels": Option(3, "pyramid levels (1-5)", kind=int, check=lambda v: 1 <= v <= 5),
     "epochs": Option(30, "training epochs of the head (>= 1)", kind=int, check=positive),
     "lr": Option(1e-3, "AdamW learning rate (> 0)", kind=(int, float), check=positive),
     "batch_size": Option(8, "clips per training step (>= 1)", kind=int, check=positive),
     "hidden": Option(128, "head width (a multiple of 8)", kind=int, check=lambda v: v > 0 and v % 8 == 0),
-    "nms_iou": Option(0.5, "tIoU above which NMS suppresses (0-1)", kind=(int, float), check=lambda v: 0 < v <= 1),
+    "nms_iou": Option(
+        0.5, "tIoU above which NMS suppresses (0-1)", kind=(int, float), check=lambda v: 0 < v <= 1
+    ),
     "max_detections": Option(100, "detections kept per clip (>= 1)", kind=int, check=positive),
     "seed": Option(0, "seed of the head's initialisation and batch order", kind=int),
 }
@@ -84,7 +88,12 @@ def _item(clip: MQClipAnnotation, feats: np.ndarray, classes: dict[str, int], op
     segments = np.array([[s.start_time * unit, s.end_time * unit] for s in clip.segments]).reshape(-1, 2)
     labels = np.array([classes[s.label] for s in clip.segments], dtype=np.int64)
     targets = assign_targets(segments, labels, _level_lengths(length, opts["num_levels"]), len(classes))
-    return {"clip": clip, "video": resample_positions(feats, length), "targets": targets, "duration": duration}
+    return {
+        "clip": clip,
+        "video": resample_positions(feats, length),
+        "targets": targets,
+        "duration": duration,
+    }
 
 
 def run(ctx: EvalContext) -> BenchResult:
@@ -101,7 +110,9 @@ def run(ctx: EvalContext) -> BenchResult:
         )
     names = sorted({s.label for c in annotations.values() for s in c.segments})
     classes = {name: i for i, name in enumerate(names)}
-    spans = [Span(c.clip_id, c.video_id, c.parent_start_sec, c.parent_end_sec) for c in train_clips + val_clips]
+    spans = [
+        Span(c.clip_id, c.video_id, c.parent_start_sec, c.parent_end_sec) for c in train_clips + val_clips
+    ]
     spec = WindowSpec(float(opts["window_sec"]), float(opts["stride_sec"]))
     extraction = extract_features(ctx, spans, AutoSource(ctx.layout.ego4d_videos), spec, "egomq: windows")
     train_items = [_item(c, extraction.features[c.clip_id], classes, opts) for c in train_clips]
@@ -129,7 +140,10 @@ def run(ctx: EvalContext) -> BenchResult:
             rows = [
                 {
                     "label": names[k],
-                    "segment": [float(np.clip(s * seconds, 0, it["duration"])), float(np.clip(e * seconds, 0, it["duration"]))],
+                    "segment": [
+                        float(np.clip(s * seconds, 0, it["duration"])),
+                        float(np.clip(e * seconds, 0, it["duration"])),
+                    ],
                     "score": score,
                 }
                 for k, s, e, score in found
@@ -137,7 +151,9 @@ def run(ctx: EvalContext) -> BenchResult:
             clip_id = it["clip"].clip_id
             detections[clip_id] = rows
             present = {s.label for s in it["clip"].segments}
-            retrieval[clip_id] = [r for r in rows if r["label"] in present][:RETRIEVAL_CAP]  # rows sorted by score
+            retrieval[clip_id] = [r for r in rows if r["label"] in present][
+                :RETRIEVAL_CAP
+            ]  # rows sorted by score
     folder = ctx.work_dir / "predictions" / extraction.cache_dir.name
     det_path = atomic_write_json(folder / f"mq_val_detections_seed{opts['seed']}.json", _file(detections))
     ret_path = atomic_write_json(folder / f"mq_val_retrieval_seed{opts['seed']}.json", _file(retrieval))
@@ -159,7 +175,20 @@ def run(ctx: EvalContext) -> BenchResult:
         "subset": SUBSET,
         "retrieval": "per clip: classes present in its GT only, sorted by score, at most 200",
         "final_train_loss": history[-1],
-        **{k: opts[k] for k in ("num_positions", "num_levels", "epochs", "lr", "batch_size", "hidden", "nms_iou", "max_detections", "seed")},
+        **{
+            k: opts[k]
+            for k in (
+                "num_positions",
+                "num_levels",
+                "epochs",
+                "lr",
+                "batch_size",
+                "hidden",
+                "nms_iou",
+                "max_detections",
+                "seed",
+            )
+        },
     }
     per_item = _per_item(val_clips, retrieval)
     artifacts = {"detections": str(det_path), "retrieval": str(ret_path)}
@@ -178,7 +207,9 @@ def _per_item(clips: list[MQClipAnnotation], retrieval: dict[str, list[dict]]) -
         for g, s in enumerate(clip.segments):
             by_label.setdefault(s.label, []).append((g, s))
         for label, instances in by_label.items():
-            mine = np.array([r["segment"] for r in retrieval[clip.clip_id] if r["label"] == label]).reshape(-1, 2)
+            mine = np.array([r["segment"] for r in retrieval[clip.clip_id] if r["label"] == label]).reshape(
+                -1, 2
+            )
             truth = np.array([[s.start_time, s.end_time] for _, s in instances])
             iou = _interval_iou(mine, truth) if len(mine) else np.zeros((0, len(truth)))  # (P, n)
             for j, (g, _) in enumerate(instances):

@@ -47,8 +47,12 @@ OPTIONS: dict[str, Option] = {
     "epochs": Option(30, "training epochs of the head (>= 1)", kind=int, check=positive),
     "lr": Option(1e-3, "AdamW learning rate (> 0)", kind=(int, float), check=positive),
     "batch_size": Option(16, "queries per training step (>= 1)", kind=int, check=positive),
-    "hidden": Option(128, "head width (VSLNet dim; a multiple of 4)", kind=int, check=lambda v: v > 0 and v % 4 == 0),
-    "max_pos_len": Option(128, "max feature positions per clip (VSLNet max_pos_len)", kind=int, check=positive),
+    "hidden": Option(
+        128, "head width (VSLNet dim; a multiple of 4)", kind=int, check=lambda v: v > 0 and v % 4 == 0
+    ),
+    "max_pos_len": Option(
+        128, "max feature positions per clip (VSLNet max_pos_len)", kind=int, check=positive
+    ),
     "seed": Option(0, "seed of the head's initialisation and batch order", kind=int),
 }
 
@@ -75,7 +79,9 @@ def _batch(items: list[dict[str, Any]], device: torch.device) -> tuple[torch.Ten
     return video.to(device), mask.to(device), query.to(device), q_mask.to(device)
 
 
-def _items(queries: list[NLQQuery], feats: dict[str, np.ndarray], texts: np.ndarray, max_len: int) -> list[dict]:
+def _items(
+    queries: list[NLQQuery], feats: dict[str, np.ndarray], texts: np.ndarray, max_len: int
+) -> list[dict]:
     items = []
     for q, text in zip(queries, texts):
         video = resample_positions(feats[q.clip_uid], min(max_len, len(feats[q.clip_uid])))
@@ -104,7 +110,9 @@ def run(ctx: EvalContext) -> BenchResult:
         for q in train_queries + val_queries
     }
     spec = WindowSpec(float(opts["window_sec"]), float(opts["stride_sec"]))
-    extraction = extract_features(ctx, list(spans.values()), AutoSource(layout.ego4d_videos), spec, "egonlq: windows")
+    extraction = extract_features(
+        ctx, list(spans.values()), AutoSource(layout.ego4d_videos), spec, "egonlq: windows"
+    )
     texts = ctx.embed_texts([q.query for q in train_queries + val_queries], "egonlq: queries")
     train_items = _items(train_queries, extraction.features, texts[: len(train_queries)], opts["max_pos_len"])
     val_items = _items(val_queries, extraction.features, texts[len(train_queries) :], opts["max_pos_len"])
@@ -168,7 +176,9 @@ def run(ctx: EvalContext) -> BenchResult:
         "decoding": "top-5 cells of the upper-triangular start x end softmax product, no NMS",
         "metric": "Recall@K at IoU > theta over prediction records; mIoU of the top-1 window",
     }
-    return BenchResult(protocol, "nlq_val", metrics, len(val_queries), len(all_val), per_item, {"predictions": str(path)})
+    return BenchResult(
+        protocol, "nlq_val", metrics, len(val_queries), len(all_val), per_item, {"predictions": str(path)}
+    )
 
 
 def _per_item(queries: list[NLQQuery], results: list[dict]) -> dict[str, Any]:

@@ -45,7 +45,9 @@ PROTOCOLS = {
     },
 }
 OPTIONS: dict[str, Option] = {
-    "protocol": Option("lavila", "'lavila' (split 1) or 'helpinghands' (splits 1-3)", choices=tuple(PROTOCOLS)),
+    "protocol": Option(
+        "lavila", "'lavila' (split 1) or 'helpinghands' (splits 1-3)", choices=tuple(PROTOCOLS)
+    ),
     "num_clips": Option(None, "a positive int (default: the protocol's)", kind=int, check=positive),
     "num_crops": Option(None, "1 or 3 (default: the protocol's)", choices=(None, 1, 3)),
     "clip_stride": Option(None, "a positive int (default: the protocol's)", kind=int, check=positive),
@@ -82,7 +84,12 @@ class EgteaViews(Dataset):
         num_crops: int,
     ) -> None:
         self.clips, self.source, self.loader = clips, source, loader
-        self.clip_length, self.stride, self.num_clips, self.num_crops = clip_length, stride, num_clips, num_crops
+        self.clip_length, self.stride, self.num_clips, self.num_crops = (
+            clip_length,
+            stride,
+            num_clips,
+            num_crops,
+        )
 
     def __len__(self) -> int:
         return len(self.clips)
@@ -109,7 +116,9 @@ def _view_logits(ctx: EvalContext, dataset: EgteaViews, class_embeds: np.ndarray
     for batch in ctx.batches(dataset, "egtea: clips", batch_size=max(1, ctx.batch_size // views)):
         video = batch["video"]  # (B, V, C, T, S, S)
         flat = video.flatten(0, 1)  # (B·V, C, T, S, S)
-        emb = torch.cat([ctx.encode_video(flat[i : i + ctx.batch_size]) for i in range(0, len(flat), ctx.batch_size)])
+        emb = torch.cat(
+            [ctx.encode_video(flat[i : i + ctx.batch_size]) for i in range(0, len(flat), ctx.batch_size)]
+        )
         logits = emb.view(video.shape[0], views, -1) @ weights.T  # (B, V, K)
         out[batch["index"].numpy()] = logits.numpy()
     return out
@@ -136,7 +145,13 @@ def run(ctx: EvalContext) -> BenchResult:
     class_embeds = ctx.embed_texts([c.text for c in classes], "egtea: classes")  # (K, D)
     loader = ClipLoader.for_model(ctx.model)
     dataset = EgteaViews(
-        list(unique.values()), SingleFileSource(layout.egtea_videos), loader, clip_length, stride, num_clips, num_crops
+        list(unique.values()),
+        SingleFileSource(layout.egtea_videos),
+        loader,
+        clip_length,
+        stride,
+        num_clips,
+        num_crops,
     )
     pooled = pool_views(_view_logits(ctx, dataset, class_embeds), opts["view_pooling"])  # (U, K)
     row = {clip_id: i for i, clip_id in enumerate(unique)}

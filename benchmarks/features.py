@@ -140,7 +140,12 @@ class Extraction:
     reused: int  # spans read from the cache
 
     def protocol(self, spec: WindowSpec) -> dict[str, Any]:
-        return {**spec.as_dict(), "cache": str(self.cache_dir), "extracted": self.extracted, "reused": self.reused}
+        return {
+            **spec.as_dict(),
+            "cache": str(self.cache_dir),
+            "extracted": self.extracted,
+            "reused": self.reused,
+        }
 
 
 def extract_features(

@@ -52,7 +52,12 @@ def check_model(model: Any, model_id: str) -> None:
 
 
 def gt_masks(
-    labels: np.ndarray, frame_times: np.ndarray, entity_ids: tuple[int, ...], times: list[float], fps: float, size: int
+    labels: np.ndarray,
+    frame_times: np.ndarray,
+    entity_ids: tuple[int, ...],
+    times: list[float],
+    fps: float,
+    size: int,
 ) -> np.ndarray:
     """GT of the sampled frames in crop space: (T_all, H, W) ids → (T, size, size) bool.
 
@@ -63,7 +68,9 @@ def gt_masks(
     for t in times:
         j = int(np.argmin(np.abs(frame_times - t)))
         if abs(frame_times[j] - t) > 0.5 / fps:
-            raise ValueError(f"no mask frame within half a frame of {t:.3f} s (nearest {frame_times[j]:.3f} s)")
+            raise ValueError(
+                f"no mask frame within half a frame of {t:.3f} s (nearest {frame_times[j]:.3f} s)"
+            )
         rows.append(j)
     binary = np.isin(labels[rows], np.asarray(entity_ids, dtype=labels.dtype))  # (T, H, W)
     geo = crop_geometry(labels.shape[1], labels.shape[2], size)
@@ -109,9 +116,13 @@ class GroundingClips(Dataset):
                 expected="instance maps at the stored video resolution",
             )
         try:
-            gt = gt_masks(mask.labels, mask.frame_times, it.entity_ids, [i / fps for i in ids], fps, self.loader.size)
+            gt = gt_masks(
+                mask.labels, mask.frame_times, it.entity_ids, [i / fps for i in ids], fps, self.loader.size
+            )
         except ValueError as err:
-            raise DataFormatError(it.mask_path, f"clip {it.clip_id}: {err}", expected="a mask for every frame of the clip") from None
+            raise DataFormatError(
+                it.mask_path, f"clip {it.clip_id}: {err}", expected="a mask for every frame of the clip"
+            ) from None
         return {"video": self.loader.transform(frames), "gt": gt, "query": it.query, "index": int(index)}
 
 
@@ -125,17 +136,23 @@ def run(ctx: EvalContext) -> BenchResult:
     for batch in ctx.batches(dataset, "grounding: queries"):
         with torch.inference_mode():
             tokens = ctx.model.tokenize(batch["query"]).to(ctx.device)  # (B, L)
-            soft = ctx.model.ground(batch["video"].to(ctx.device), tokens).float().cpu().numpy()  # (B, T, S, S)
+            soft = (
+                ctx.model.ground(batch["video"].to(ctx.device), tokens).float().cpu().numpy()
+            )  # (B, T, S, S)
         gt = batch["gt"].numpy()  # (B, T, S, S)
         if soft.shape != gt.shape:
-            raise BenchError(f"grounding: model.ground returned masks {soft.shape}, expected {gt.shape} (B, T, H, W)")
+            raise BenchError(
+                f"grounding: model.ground returned masks {soft.shape}, expected {gt.shape} (B, T, H, W)"
+            )
         pred = binarize(soft, threshold)
         for i, pm, gm in zip(batch["index"].tolist(), pred, gt):
             ious[i] = query_iou(pm, gm)
     types = np.array([it.query_type for it in items])
     scored = ~np.isnan(ious)
     if not scored.any():
-        raise BenchError("grounding: no query has a frame where the ground truth or the prediction is non-empty")
+        raise BenchError(
+            "grounding: no query has a frame where the ground truth or the prediction is non-empty"
+        )
     metrics = {"mIoU": 100.0 * float(ious[scored].mean())}
     for kind in ("noun", "verb_phrase"):
         chosen = scored & (types == kind)

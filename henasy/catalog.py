@@ -54,9 +54,13 @@ MODELS.add(
 MODELS.add("henasy_tiny", "henasy.model:henasy_tiny", "HENASY on lavila_tiny: trains on the CPU in seconds")
 
 # Benchmarks: "benchmarks.<name>:BENCHMARK" (a benchmarks.context.Benchmark); run by benchmarks.runner.evaluate.
-BENCHMARKS.add("egomcq", "benchmarks.egomcq:BENCHMARK", "EgoMCQ zero-shot: 5-way clip choice, accuracy inter/intra (%)")
 BENCHMARKS.add(
-    "ek100_mir", "benchmarks.ek100_mir:BENCHMARK", "EK100-MIR zero-shot: V→T / T→V mAP and nDCG (JPoSE metrics, %)"
+    "egomcq", "benchmarks.egomcq:BENCHMARK", "EgoMCQ zero-shot: 5-way clip choice, accuracy inter/intra (%)"
+)
+BENCHMARKS.add(
+    "ek100_mir",
+    "benchmarks.ek100_mir:BENCHMARK",
+    "EK100-MIR zero-shot: V→T / T→V mAP and nDCG (JPoSE metrics, %)",
 )
 BENCHMARKS.add(
     "ek100_cls",

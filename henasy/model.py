@@ -262,6 +262,8 @@ class GroundingOutput:
 class HenasyModel(LaViLaDualEncoder):
     """HENASY video-language model; follows ``henasy.interface.VideoTextModel`` plus ``entity_masks``/``ground``."""
 
+    autoregressive = False  # one parallel forward pass per clip (paper Table 5: ✗)
+
     def __init__(self, config: HenasyConfig | None = None) -> None:
         cfg = config or HenasyConfig()
         super().__init__(cfg.lavila)

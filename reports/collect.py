@@ -10,9 +10,11 @@ from the latest FINISHED one (``paper`` scale preferred over ``smoke`` unless a 
 
 A cell without a value has a status: ``not run`` (no run), ``running``, ``failed`` (only failed/killed
 runs), ``partial`` (evaluated on a subset: ``eval.limit`` or a record marked partial; tables refuse
-those, anchors-style.md lesson 9), ``no metric``, ``nan``, ``unit mismatch`` (a fraction column above 1),
+those, anchors-style.md lesson 9), ``no metric``, ``nan``, ``unit mismatch``,
 ``not measured`` (Table 5 without a cost entry) or ``reference`` (a row the project does not run).
-Values are converted to the printed unit here (``ColumnSpec.scale``: fractions ×100).
+Values are converted to the printed unit here (``ColumnSpec.scale``: fractions ×100); a value whose record
+states other units (``protocol.units``) than its column, or a "fraction" above 1, is refused (``unit
+mismatch``) rather than printed 100 times too small or too large.
 """
 
 from __future__ import annotations
@@ -123,8 +125,8 @@ def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def search_runs(mlc: Any, **tags: str) -> list[RunInfo]:
-    """Every active run (all experiments) whose ``bench.<key>`` tags equal the given values."""
+def search_runs(mlc: Any, **tags: str | None) -> list[RunInfo]:
+    """Every active run (all experiments) whose ``bench.<key>`` tags equal the values given (None: any)."""
     from sweeps.tracking import retry
 
     experiments = retry(lambda: mlc.search_experiments(max_results=1000), what="list MLflow experiments")
@@ -196,32 +198,50 @@ def eval_records(mlc: Any, run_id: str, benchmark: str) -> list[dict[str, Any]] 
     return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else None
 
 
+def _records(
+    mlc: Any, run: RunInfo, benchmark: str, cache: dict[tuple[str, str], Any]
+) -> list[dict[str, Any]]:
+    """The run's ``benchmark`` records (artifact read once per run and benchmark)."""
+    key = (run.run_id, benchmark)
+    if key not in cache:
+        cache[key] = eval_records(mlc, run.run_id, benchmark)
+    return [r for r in cache[key] or [] if r.get("benchmark", benchmark) == benchmark]
+
+
 def partial_reason(mlc: Any, run: RunInfo, benchmark: str, cache: dict[tuple[str, str], Any]) -> str | None:
     """Why the run's ``benchmark`` result is partial (``eval.limit`` set, or a record marked partial)."""
     limit = run.params.get("eval.limit")
     if limit not in (None, "", "null", "None"):
         return f"evaluated on the first {limit} items only (eval.limit)"
-    key = (run.run_id, benchmark)
-    if key not in cache:
-        cache[key] = eval_records(mlc, run.run_id, benchmark)
-    for record in cache[key] or []:
-        if record.get("benchmark", benchmark) == benchmark and record.get("partial"):
+    for record in _records(mlc, run, benchmark, cache):
+        if record.get("partial"):
             n = record.get("n_items")
             return f"record marked partial{f' ({n} items)' if n is not None else ''}"
     return None
 
 
+def record_unit(mlc: Any, run: RunInfo, benchmark: str, cache: dict[tuple[str, str], Any]) -> str | None:
+    """``percent`` / ``fraction`` as the run's record states it (``protocol.units``), None when unstated."""
+    for record in _records(mlc, run, benchmark, cache):
+        units = (record.get("protocol") or {}).get("units")
+        if isinstance(units, str):
+            for unit in ("percent", "fraction"):
+                if units.strip().lower().startswith(unit):
+                    return unit
+    return None
+
+
 # ------------------------------------------------------------------------------------------------- cells
-def measured_cell(spec: TableSpec, column: int, raw: Any) -> Cell:
+def measured_cell(spec: TableSpec, column: int, raw: Any, source: str = "the run") -> Cell:
     """A raw record value → a printed-unit cell (fraction ×100), refusing NaN and impossible fractions."""
     col = spec.columns[column]
     if raw is None:
-        return Cell(None, "no metric", f"the run has no metric {col.metric!r}")
+        return Cell(None, "no metric", f"{source} has no metric {col.metric!r}")
     if isinstance(raw, bool):
         return Cell(raw, "ok")
     value = float(raw)
     if math.isnan(value):
-        return Cell(None, "nan", f"{col.metric} is NaN in the run")
+        return Cell(None, "nan", f"{col.metric} is NaN in {source}")
     if col.unit == "fraction" and not -1e-9 <= value <= 1 + 1e-9:
         return Cell(
             None,
@@ -241,8 +261,18 @@ def _row_from_run(
         if benchmark not in partial:
             partial[benchmark] = partial_reason(mlc, run, benchmark, cache)
         cell = measured_cell(spec, i, run.metrics.get(col.metric))
+        unit = record_unit(mlc, run, benchmark, cache)
+        if cell.status == "ok" and unit is not None and col.unit != "raw" and unit != col.unit:
+            cell = Cell(
+                None,
+                "unit mismatch",
+                f"the {benchmark} record states its units as {unit}, {spec.path.name} says {col.unit}; "
+                "fix the column's `unit`",
+            )
         if cell.status == "ok" and partial[benchmark]:
-            cell = Cell(None, "partial", f"{partial[benchmark]}; value {cell.value:.{col.precision}f} withheld")
+            cell = Cell(
+                None, "partial", f"{partial[benchmark]}; value {cell.value:.{col.precision}f} withheld"
+            )
         row.measured[i] = cell
 
 
@@ -342,18 +372,33 @@ def _collect_cost(spec: TableSpec, cost_file: str | Path | None) -> TableData:
     else:
         table.notes.append(f"no cost file at {path}: run `bench compare helpinghands henasy --cost` first")
     for row_spec in spec.rows:
-        found = [e for e in entries if e.get("model") == row_spec.model]
+        found = [e for e in entries if e.get("model") == row_spec.model]  # a GPU entry wins, then the newest
         if not found:
             reason = f"no cost entry for model {row_spec.model!r}"
             table.rows.append(_empty_row(spec, row_spec, "not measured", reason))
             continue
-        entry = found[-1]
+        entry = max(enumerate(found), key=lambda e: (str(e[1].get("device", "")).startswith("cuda"), e[0]))[1]
         row = _empty_row(spec, row_spec, "ok")
         row.source = {k: entry.get(k) for k in ("model", "device", "dtype", "torch", "memory_kind")}
         for i, col in enumerate(spec.columns):
-            row.measured[i] = measured_cell(spec, i, entry.get(col.metric))
+            row.measured[i] = measured_cell(spec, i, entry.get(col.metric), "the cost entry")
+            if col.metric == "autoregressive":
+                row.measured[i] = _autoregressive_cell(entry, row.paper[i], table)
         table.rows.append(row)
     devices = sorted({str(r.source.get("device")) for r in table.rows if r.source})
     if any(d.startswith("cpu") for d in devices):
         table.notes.append("measured on CPU: memory figures are process RSS peaks, not GPU memory")
     return table
+
+
+def _autoregressive_cell(entry: dict[str, Any], claim: PaperValue, table: TableData) -> Cell:
+    """The model's declared ``autoregressive`` attribute; a note when it contradicts the paper's claim."""
+    declared = entry.get("autoregressive")
+    if not isinstance(declared, bool):
+        return Cell(None, "not declared", f"{entry['model']} declares no `autoregressive` class attribute")
+    if isinstance(claim, bool) and claim != declared:
+        table.notes.append(
+            f"{entry['model']}: the paper marks it {'autoregressive' if claim else 'not autoregressive'}; the model "
+            f"class declares autoregressive = {declared} (see the comment on that attribute)"
+        )
+    return Cell(declared, "ok")

@@ -3,9 +3,10 @@
 For every benchmark both models have a record for, and every metric both records hold: the values (in the
 paper's printed units: fractions ×100, from the table specs' ``unit``), the difference A − B, and, when
 both records carry per-item outcomes for that metric, the paired bootstrap interval of the difference over
-the items both were evaluated on (paired by item id; ``reports.bootstrap``). The interval is only reported
-when the mean of the per-item values reproduces each record's metric, i.e. the metric *is* a mean over
-items (EgoMCQ accuracy, per-query AP/nDCG); for other metrics (mean class accuracy, MQ mAP) it says why not.
+the items both were evaluated on (paired by item id; ``reports.bootstrap``; ``reports.records`` says where
+each benchmark keeps its per-item outcomes). The interval is only reported when the mean of the per-item
+values reproduces each record's metric, i.e. the metric *is* a mean over items (EgoMCQ accuracy, per-query
+AP/nDCG, recall hits); for other metrics (mean class accuracy, MQ mAP) it says why not.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reports.bootstrap import BootstrapCI, paired_bootstrap
-from reports.records import item_scale, per_item_values
+from reports.bootstrap import BootstrapCI, paired_bootstrap_strata
+from reports.records import item_outcomes, item_scales
 from reports.spec import UNITS
 
 
@@ -78,30 +79,31 @@ def compare_metric(
     if a is None or b is None:
         out.note = "missing or NaN in " + " and ".join(n for n, v in (("A", a), ("B", b)) if v is None)
         return out
-    items_a, why_a = per_item_values(rec_a, metric)
-    items_b, why_b = per_item_values(rec_b, metric)
-    if items_a is None or items_b is None:
-        out.note = f"no interval: {'A: ' + why_a if items_a is None else 'B: ' + why_b}"
+    strata_a, why_a = item_outcomes(rec_a, metric)
+    strata_b, why_b = item_outcomes(rec_b, metric)
+    if strata_a is None or strata_b is None:
+        out.note = f"no interval: {'A: ' + why_a if strata_a is None else 'B: ' + why_b}"
         return out
-    scale_a, scale_b = item_scale(items_a, a), item_scale(items_b, b)
-    if scale_a is None or scale_b is None or scale_a != scale_b:
+    scales = [f for f in item_scales(strata_a, a) if f in item_scales(strata_b, b)]
+    if not scales or len(strata_a) != len(strata_b):
         out.note = "no interval: the per-item values do not average to the metric (not a mean over items)"
         return out
-    shared = sorted(set(items_a) & set(items_b))
-    out.n_only_a, out.n_only_b = len(items_a) - len(shared), len(items_b) - len(shared)
-    if not shared:
-        out.note = "no interval: the two records share no item ids"
-        return out
-    ci = paired_bootstrap(
-        [items_a[k] * scale_a for k in shared],
-        [items_b[k] * scale_b for k in shared],
-        n_boot=n_boot,
-        confidence=confidence,
-        seed=seed,
-    )
+    scale = scales[0]  # the unit both records' per-item values share
+    pairs = []
+    for items_a, items_b in zip(strata_a, strata_b):
+        shared = sorted(set(items_a) & set(items_b))
+        out.n_only_a += len(items_a) - len(shared)
+        out.n_only_b += len(items_b) - len(shared)
+        if not shared:
+            out.note = "no interval: the two records share no item ids"
+            return out
+        pairs.append(([items_a[k] * scale for k in shared], [items_b[k] * scale for k in shared]))
+    ci = paired_bootstrap_strata(pairs, n_boot=n_boot, confidence=confidence, seed=seed)
     out.ci = ci.scaled(factor)
     if out.n_only_a or out.n_only_b:
-        out.note = f"interval over the {len(shared)} shared items ({out.n_only_a} only in A, {out.n_only_b} only in B)"
+        out.note = (
+            f"interval over the {ci.n} shared items ({out.n_only_a} only in A, {out.n_only_b} only in B)"
+        )
     return out
 
 
@@ -123,7 +125,11 @@ def compare_records(
         rec_a, rec_b = records_a.get(benchmark), records_b.get(benchmark)
         if rec_a is None or rec_b is None:
             missing = "A" if rec_a is None else "B"
-            out.append(MetricComparison(benchmark, "*", "", None, None, None, note=f"no {benchmark} record for {missing}"))
+            out.append(
+                MetricComparison(
+                    benchmark, "*", "", None, None, None, note=f"no {benchmark} record for {missing}"
+                )
+            )
             continue
         metrics = [m for m in rec_a["metrics"] if m in rec_b["metrics"]]
         partial = [n for n, r in (("A", rec_a), ("B", rec_b)) if r.get("partial")]
@@ -139,6 +145,8 @@ def compare_records(
                 seed=seed,
             )
             if partial:
-                result.note = "; ".join(filter(None, [result.note, f"partial record: {' and '.join(partial)}"]))
+                result.note = "; ".join(
+                    filter(None, [result.note, f"partial record: {' and '.join(partial)}"])
+                )
             out.append(result)
     return out

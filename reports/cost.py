@@ -74,6 +74,8 @@ def meta_costs(name: str) -> dict[str, Any]:
         "params_trainable_m": counts["params_trainable"] / 1e6,
         "gflops": video_flops / 1e9,
         "gflops_text": text_flops / 1e9,
+        "flops_video": int(video_flops),
+        "flops_text": int(text_flops),
         "autoregressive": declared_autoregressive(model),
         "flop_counter": FLOP_COUNTER,
     }
@@ -112,11 +114,12 @@ class PeakMemory:
         self.kind = "cuda_max_memory_allocated" if device.startswith("cuda") else "process_rss_peak"
         self.resettable = True
 
-    def reset(self) -> None:
-        """Start a new phase: free what can be freed, then reset the peak counter."""
+    def reset(self, collect: bool = False) -> None:
+        """Start a new phase (after a garbage collection when ``collect``): reset the peak counter."""
         import torch
 
-        gc.collect()
+        if collect:
+            gc.collect()
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
             torch.cuda.empty_cache()
@@ -187,7 +190,9 @@ def training_batch(model: Any, batch_size: int, device: Any, dtype: Any) -> dict
 
     t, size = int(model.num_frames), int(model.image_size)
     generator = torch.Generator().manual_seed(0)
-    video = torch.randn(batch_size, 3, t, size, size, generator=generator).to(device, dtype)  # (B, C, T, H, W)
+    video = torch.randn(batch_size, 3, t, size, size, generator=generator).to(
+        device, dtype
+    )  # (B, C, T, H, W)
     corner = torch.rand(batch_size, t, 4, 2, generator=generator) * 0.5  # (B, T, 4 boxes, x1y1)
     boxes = torch.cat([corner, corner + 0.3], dim=-1).to(device)  # (B, T, 4, 4) x1y1x2y2 in [0, 1]
     noun_tags = torch.zeros(batch_size, len(NOUNS), device=device)  # (B, V) multi-hot
@@ -263,7 +268,9 @@ def measure_model(
     runs = DEFAULT_RUNS[kind] if runs is None else runs
     warmup = DEFAULT_WARMUP[kind] if warmup is None else warmup
     if runs < 1 or warmup < 0 or train_batch < 1:
-        raise BenchError(f"need runs >= 1, warmup >= 0 and train batch >= 1 (got {runs}, {warmup}, {train_batch})")
+        raise BenchError(
+            f"need runs >= 1, warmup >= 0 and train batch >= 1 (got {runs}, {warmup}, {train_batch})"
+        )
     result = {**meta_costs(name), **environment(device, dtype)}
     torch_dtype = getattr(torch, dtype)
 
@@ -272,7 +279,7 @@ def measure_model(
             torch.cuda.synchronize(torch.device(device))
 
     memory = PeakMemory(device)
-    memory.reset()
+    memory.reset(collect=True)
     baseline = memory.current_gb()
     factory = MODELS.get(name)
     with torch.device(device):
@@ -297,14 +304,12 @@ def measure_model(
     result["memory_kind"] = memory.kind
     result["baseline_rss_gb"] = baseline if kind == "cpu" else None
     result["peak_reset"] = memory.resettable
-    del model, clip
-    gc.collect()
-    if kind == "cuda":
-        torch.cuda.empty_cache()
     return result
 
 
-def _train_step_peak(model: Any, memory: PeakMemory, batch_size: int, device: str, dtype: Any) -> float | None:
+def _train_step_peak(
+    model: Any, memory: PeakMemory, batch_size: int, device: str, dtype: Any
+) -> float | None:
     """Peak memory of one full training step (loss, backward, AdamW step) on a synthetic batch."""
     import warnings
 

@@ -13,8 +13,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from henasy.errors import BenchError, DataFormatError
+from henasy.errors import BenchError
 from reports import REPORTS_ROOT
+from reports._checks import Checker
 
 PAPER_FILE = REPORTS_ROOT / "paper_numbers.yaml"
 NOT_REPORTED = "-"  # the paper's dash
@@ -76,7 +77,9 @@ class PaperTable:
     def value(self, label: str, key: str) -> PaperValue:
         """The parsed value of row ``label``, column ``key`` (None where the paper prints "-")."""
         if key not in self.keys:
-            raise BenchError(f"Table {self.id} of the paper has no column {key!r}; columns: {', '.join(self.keys)}")
+            raise BenchError(
+                f"Table {self.id} of the paper has no column {key!r}; columns: {', '.join(self.keys)}"
+            )
         return self.row(label).values[self.keys.index(key)]
 
 
@@ -89,142 +92,85 @@ def parse_printed(text: str) -> PaperValue:
     return float(text)
 
 
-def decimals(text: str) -> int:
-    """Digits after the decimal point of a printed number ("26.0" → 1, "530" → 0)."""
-    return len(text.partition(".")[2])
-
-
-def _fail(path: Path, message: str, where: Any = None, key: Any = None, expected: str | None = None) -> None:
-    from sweeps.spec import LineDict, LineList
-
-    line = None
-    if isinstance(where, LineDict):
-        line = where.line_of(key) if key is not None else where.line
-    elif isinstance(where, LineList):
-        line = where.line
-    elif isinstance(where, int):
-        line = where
-    raise DataFormatError(path, message, line=line, column=None if key is None else str(key), expected=expected)
-
-
-def _mapping(path: Path, value: Any, what: str, allowed: tuple[str, ...], parent: Any, key: Any) -> Any:
-    from sweeps.spec import LineDict
-
-    if not isinstance(value, LineDict):
-        _fail(path, f"{what} must be a mapping, got {type(value).__name__}", parent, key)
-    for k in value:
-        if k not in allowed:
-            _fail(path, f"unknown key {k!r} in {what}", value, k, expected="one of " + ", ".join(allowed))
-    return value
-
-
-def _strings(path: Path, node: Any, key: str, what: str) -> tuple[str, ...]:
+def _parse_row(
+    c: Checker, item: Any, what: str, columns: list[PaperColumn], settings: tuple[str, ...], line: int
+) -> PaperRow:
     from sweeps.spec import LineList
 
-    value = node.get(key)
-    if value is None:
-        return ()
-    if not isinstance(value, LineList) or not all(isinstance(v, str) for v in value):
-        _fail(path, f"{what}.{key} must be a list of strings", node, key)
-    return tuple(value)
+    item = c.mapping(item, what, ROW_KEYS, line)
+    label = c.text(item, "label", what, required=True)
+    printed = item.get("values")
+    if not isinstance(printed, LineList) or not all(isinstance(v, str) for v in printed):
+        c.fail(f"{what}.values must be a list of quoted strings, as printed", item, "values")
+    if len(printed) != len(columns):
+        c.fail(
+            f"{what} ({label!r}) has {len(printed)} values for {len(columns)} columns",
+            item,
+            "values",
+            expected="one printed value per column",
+        )
+    for j, text in enumerate(printed):
+        if not (text == NOT_REPORTED or text in TICKS or NUMBER.match(text)):
+            c.fail(
+                f"{what} ({label!r}) value {text!r} for column {columns[j].key!r} is not a printed cell",
+                printed.item_lines[j],
+                "values",
+                expected='a decimal number such as "26.0", "-" or "✓"/"✗"',
+            )
+    ticks = item.get("ticks")
+    if settings or ticks is not None:
+        if not isinstance(ticks, str) or len(ticks) != len(settings) or set(ticks) - set(TICKS):
+            c.fail(
+                f"{what} ({label!r}) ticks {ticks!r} do not match the settings {list(settings)}",
+                item,
+                "ticks",
+                expected=f"{len(settings)} characters, each ✓ or ✗",
+            )
+    return PaperRow(
+        label=label,
+        printed=tuple(printed),
+        values=tuple(parse_printed(t) for t in printed),
+        project_model=c.text(item, "project_model", what),
+        ticks=ticks,
+        line=line,
+    )
 
 
-def _text(path: Path, node: Any, key: str, what: str, *, required: bool = False) -> str:
-    value = node.get(key)
-    if value is None:
-        if required:
-            _fail(path, f"missing required key {key!r} in {what}", node)
-        return ""
-    if not isinstance(value, str):
-        _fail(path, f"{what}.{key} must be a string, got {value!r}", node, key)
-    return value
-
-
-def _parse_table(path: Path, table_id: str, node: Any, parent: Any) -> PaperTable:
-    from sweeps.spec import LineList
-
+def _parse_table(c: Checker, table_id: str, node: Any, parent: Any) -> PaperTable:
     what = f"tables.{table_id}"
-    node = _mapping(path, node, what, TABLE_KEYS, parent, table_id)
-    settings = _strings(path, node, "settings", what)
-    columns_node = node.get("columns")
-    if not isinstance(columns_node, LineList) or not columns_node:
-        _fail(path, f"{what}.columns must be a non-empty list", node, "columns")
+    node = c.mapping(node, what, TABLE_KEYS, parent.line_of(table_id))
+    settings = c.strings(node, "settings", what)
+    columns_node = c.items(node, "columns", what)
     columns = []
     for i, item in enumerate(columns_node):
         cw = f"{what}.columns[{i}]"
-        item = _mapping(path, item, cw, COLUMN_KEYS, columns_node.item_lines[i], None)
+        item = c.mapping(item, cw, COLUMN_KEYS, columns_node.item_lines[i])
         columns.append(
             PaperColumn(
-                key=_text(path, item, "key", cw, required=True),
-                group=_text(path, item, "group", cw),
-                header=_text(path, item, "header", cw, required=True),
+                key=c.text(item, "key", cw, required=True),
+                group=c.text(item, "group", cw, empty_ok=True) or "",
+                header=c.text(item, "header", cw, required=True),
             )
         )
-    keys = [c.key for c in columns]
+    keys = [col.key for col in columns]
     if len(set(keys)) != len(keys):
-        _fail(path, f"{what}.columns names a key twice", node, "columns")
-    rows_node = node.get("rows")
-    if not isinstance(rows_node, LineList) or not rows_node:
-        _fail(path, f"{what}.rows must be a non-empty list", node, "rows")
-    rows = []
-    for i, item in enumerate(rows_node):
-        rw = f"{what}.rows[{i}]"
-        item = _mapping(path, item, rw, ROW_KEYS, rows_node.item_lines[i], None)
-        label = _text(path, item, "label", rw, required=True)
-        printed = item.get("values")
-        if not isinstance(printed, LineList) or not all(isinstance(v, str) for v in printed):
-            _fail(path, f"{rw}.values must be a list of quoted strings, as printed", item, "values")
-        if len(printed) != len(columns):
-            _fail(
-                path,
-                f"{rw} ({label!r}) has {len(printed)} values for {len(columns)} columns",
-                item,
-                "values",
-                expected="one printed value per column",
-            )
-        for j, text in enumerate(printed):
-            if not (text == NOT_REPORTED or text in TICKS or NUMBER.match(text)):
-                _fail(
-                    path,
-                    f"{rw} ({label!r}) value {text!r} for column {keys[j]!r} is not a printed cell",
-                    printed.item_lines[j],
-                    "values",
-                    expected='a decimal number such as "26.0", "-" or "✓"/"✗"',
-                )
-        ticks = item.get("ticks")
-        if settings or ticks is not None:
-            if not isinstance(ticks, str) or len(ticks) != len(settings) or set(ticks) - set(TICKS):
-                _fail(
-                    path,
-                    f"{rw} ({label!r}) ticks {ticks!r} do not match the settings {list(settings)}",
-                    item,
-                    "ticks",
-                    expected=f"{len(settings)} characters, each ✓ or ✗",
-                )
-        model = item.get("project_model")
-        if model is not None and not isinstance(model, str):
-            _fail(path, f"{rw}.project_model must be a model name or null", item, "project_model")
-        rows.append(
-            PaperRow(
-                label=label,
-                printed=tuple(printed),
-                values=tuple(parse_printed(t) for t in printed),
-                project_model=model,
-                ticks=ticks,
-                line=rows_node.item_lines[i],
-            )
-        )
+        c.fail(f"{what}.columns names a key twice", node, "columns")
+    rows_node = c.items(node, "rows", what)
+    rows = [
+        _parse_row(c, item, f"{what}.rows[{i}]", columns, settings, rows_node.item_lines[i])
+        for i, item in enumerate(rows_node)
+    ]
     labels = [r.label for r in rows]
     if len(set(labels)) != len(labels):
-        _fail(path, f"{what}.rows has a label twice", node, "rows")
+        c.fail(f"{what}.rows has a label twice", node, "rows")
     return PaperTable(
         id=table_id,
-        title=_text(path, node, "title", what, required=True),
-        caption=_text(path, node, "caption", what),
+        title=c.text(node, "title", what, required=True),
+        caption=c.text(node, "caption", what, empty_ok=True) or "",
         columns=tuple(columns),
         rows=tuple(rows),
         settings=settings,
-        notes=_strings(path, node, "notes", what),
+        notes=c.strings(node, "notes", what),
     )
 
 
@@ -235,10 +181,12 @@ def load_paper_numbers(path: str | Path | None = None) -> dict[str, PaperTable]:
     path = Path(path) if path is not None else PAPER_FILE
     if not path.is_file():
         raise BenchError(f"{path}: the paper-numbers file does not exist")
-    data = load_yaml(path)
-    top = _mapping(path, data, "the file", ("tables",), None, None)
-    tables = _mapping(path, top.get("tables"), "tables", tuple(str(i) for i in range(1, 100)), top, "tables")
-    return {str(k): _parse_table(path, str(k), v, tables) for k, v in tables.items()}
+    c = Checker(path)
+    top = c.mapping(load_yaml(path), "the file", ("tables",))
+    tables = c.mapping(
+        top.get("tables"), "tables", tuple(str(i) for i in range(1, 100)), top.line_of("tables")
+    )
+    return {str(k): _parse_table(c, str(k), v, tables) for k, v in tables.items()}
 
 
 @lru_cache(maxsize=1)

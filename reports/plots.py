@@ -43,7 +43,9 @@ def table_bars(table: TableData, out_png: str | Path) -> Path | None:
     plt = _pyplot()
     ncols = min(3, len(columns))
     nrows = math.ceil(len(columns) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), dpi=100, squeeze=False)
+    longest = max(len(r.spec.label) for r in table.rows)
+    height = 2.6 + 0.06 * longest  # room for the rotated row labels
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, height * nrows), dpi=100, squeeze=False)
     labels = [r.spec.label for r in table.rows]
     width = 0.38
     for k, i in enumerate(columns):
@@ -51,14 +53,25 @@ def table_bars(table: TableData, out_png: str | Path) -> Path | None:
         col = table.spec.columns[i]
         paper = [r.paper[i] if isinstance(r.paper[i], float) else math.nan for r in table.rows]
         measured = [
-            float(r.measured[i].value) if isinstance(r.measured[i].value, float) else math.nan for r in table.rows
+            float(r.measured[i].value) if isinstance(r.measured[i].value, float) else math.nan
+            for r in table.rows
         ]
         xs = range(len(labels))
         ax.bar([x - width / 2 for x in xs], paper, width, label="paper", color="#9aa5b1")
         ax.bar([x + width / 2 for x in xs], measured, width, label="measured", color="#2f6db5")
         for x, value, status in zip(xs, measured, (r.measured[i].status for r in table.rows)):
             if math.isnan(value) and status not in ("reference", "paper only"):
-                ax.text(x + width / 2, 0, status, rotation=90, ha="center", va="bottom", fontsize=7, color="#a33")
+                ax.text(
+                    x + width / 2,
+                    0.03,
+                    status,
+                    rotation=90,
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    color="#a33",
+                    transform=ax.get_xaxis_transform(),  # x in data, y in axes fraction
+                )
         finite = [v for v in paper + measured if not math.isnan(v)]
         if finite:
             low, high = min(finite), max(finite)
@@ -70,13 +83,16 @@ def table_bars(table: TableData, out_png: str | Path) -> Path | None:
         ax.grid(axis="y", alpha=0.3)
     for k in range(len(columns), nrows * ncols):
         axes[k // ncols][k % ncols].axis("off")
-    axes[0][0].legend(fontsize=7, loc="lower left")
+    handles, names = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="upper right", fontsize=8, ncol=2)
     fig.suptitle(f"Table {table.spec.id}: {table.spec.title}", fontsize=10)
     fig.tight_layout()
     return _save(fig, out_png)
 
 
-def training_curves(mlc: Any, table: TableData, out_png: str | Path, metric: str = "train.loss") -> Path | None:
+def training_curves(
+    mlc: Any, table: TableData, out_png: str | Path, metric: str = "train.loss"
+) -> Path | None:
     """``metric`` per step for every row with an MLflow run; None when no run has that history."""
     from sweeps.tracking import retry
 

@@ -36,8 +36,10 @@ def format_value(value: Any, precision: int) -> str:
 
 
 def format_diff(value: float, precision: int) -> str:
-    text = f"{value:+.{precision}f}"
-    return text.replace("-0." + "0" * precision, "+0." + "0" * precision) if precision else text.replace("-0", "+0")
+    """Signed difference at ``precision`` decimals; one that rounds to zero prints as +0.0 (never -0.0)."""
+    if round(value, precision) == 0:
+        value = 0.0
+    return f"{value:+.{precision}f}"
 
 
 def _best(values: list[Any], better: str) -> set[int]:
@@ -45,6 +47,8 @@ def _best(values: list[Any], better: str) -> set[int]:
     numbers = {i: v for i, v in enumerate(values) if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if better == "none" or len(numbers) < 2:
         return set()
+    if len(set(numbers.values())) == 1:
+        return set()  # all equal: nothing stands out
     target = max(numbers.values()) if better == "higher" else min(numbers.values())
     return {i for i, v in numbers.items() if v == target}
 
@@ -138,7 +142,10 @@ def to_markdown(table: TableData) -> str:
     lines.append("|---|---|" + "---:|" * len(cols))
     for row, kind, cells in cell_texts(table):
         label = row.spec.label if kind == _lines(table, row)[0] else ""
-        texts = [f"**{t}**" if best else (f"_{t}_" if kind == "measured" and t in _STATUSES else t) for t, best in cells]
+        texts = [
+            f"**{t}**" if best else (f"_{t}_" if kind == "measured" and t in _STATUSES else t)
+            for t, best in cells
+        ]
         lines.append(f"| {label} | {kind} | " + " | ".join(texts) + " |")
     notes = footnotes(table)
     if notes:
@@ -213,7 +220,11 @@ def to_latex(table: TableData) -> str:
         rules = []
         for group, first, last in groups:
             width = last - first + 1
-            spans.append(f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(group)}}}" if width > 1 else latex_escape(group))
+            spans.append(
+                f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(group)}}}"
+                if width > 1
+                else latex_escape(group)
+            )
             if group:
                 rules.append(f"\\cmidrule(lr){{{first + 3}-{last + 3}}}")
         lines.append(" & & " + " & ".join(spans) + " \\\\")
@@ -334,9 +345,11 @@ def to_html(table: TableData) -> str:
     esc = html.escape
     cols = table.spec.columns
     out = [
-        "<table class=\"bench-table\">",
+        '<table class="bench-table">',
         f"<caption>{esc(_caption(table))}</caption>",
-        "<thead><tr><th>Row</th><th></th>" + "".join(f"<th>{esc(_header(c))}</th>" for c in cols) + "</tr></thead>",
+        "<thead><tr><th>Row</th><th></th>"
+        + "".join(f"<th>{esc(_header(c))}</th>" for c in cols)
+        + "</tr></thead>",
         "<tbody>",
     ]
     for row, kind, cells in cell_texts(table):
@@ -352,7 +365,7 @@ def to_html(table: TableData) -> str:
     out.append("</table>")
     notes = footnotes(table)
     if notes:
-        out.append("<ul class=\"bench-notes\">" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
+        out.append('<ul class="bench-notes">' + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
     return "\n".join(out) + "\n"
 
 

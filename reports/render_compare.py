@@ -33,7 +33,7 @@ def _cost_cell(result: dict[str, Any], key: str, decimals: int) -> str:
         return TICK.get(value, str(value)) + " (model attribute)"
     if value is None:
         return "—"
-    text = f"{value:.{decimals}f}"
+    text = f"{value:.{decimals}f}" if abs(value) >= 1 or decimals >= 3 else f"{value:.3g}"
     if key == "latency_s" and result.get("latency_runs", 0) > 1:
         text += f" (IQR {result['latency_q1_s']:.{decimals}f}–{result['latency_q3_s']:.{decimals}f}, n={result['latency_runs']})"
     return text
@@ -79,14 +79,15 @@ def cost_markdown(results: list[dict[str, Any]]) -> str:
         env,
         f"FLOPs: {first['flop_counter']}",
         f"training step: one loss + backward + AdamW step, batch {first['train_batch']}, every loss term's inputs "
-        "(the paper trained with batch 128 on two GPUs; its memory figures are not for batch 1)",
+        "(the paper trained with batch 128 on two GPUs, 64 per GPU; --train-batch 64 for that setting)",
     ]
     if first["memory_kind"] == "process_rss_peak":
         base = first.get("baseline_rss_gb")
         notes.append(
             "memory on CPU is the process's peak resident set (VmHWM), not GPU memory; it includes the Python/torch "
-            f"runtime (~{base:.2f} GB before the model was built)" if base is not None else
-            "memory on CPU is the process's peak resident set (VmHWM), not GPU memory"
+            f"runtime (~{base:.2f} GB before the model was built)"
+            if base is not None
+            else "memory on CPU is the process's peak resident set (VmHWM), not GPU memory"
         )
         if not first.get("peak_reset", True):
             notes.append("could not reset VmHWM (/proc/self/clear_refs): peaks are since process start")
@@ -127,7 +128,9 @@ def _num(value: float | None, signed: bool = False) -> str:
     return f"{value:+.2f}" if signed else f"{value:.2f}"
 
 
-def comparison_markdown(rows: list[MetricComparison], name_a: str, name_b: str, sources: dict[str, Any]) -> str:
+def comparison_markdown(
+    rows: list[MetricComparison], name_a: str, name_b: str, sources: dict[str, Any]
+) -> str:
     """One line per benchmark metric: A, B, Δ = A − B, the interval and whether it excludes 0."""
     conf = next((r.ci.confidence for r in rows if r.ci is not None), 0.95)
     n_boot = next((r.ci.n_boot for r in rows if r.ci is not None), None)
@@ -141,7 +144,7 @@ def comparison_markdown(rows: list[MetricComparison], name_a: str, name_b: str, 
             f"| {r.benchmark} | {r.metric} | {_num(r.a)} | {_num(r.b)} | {_num(r.diff, True)} | {ci} | {items} | {verdict} |"
         )
     notes = [
-        f"values in the paper's units (fractions ×100); intervals: paired bootstrap over items, "
+        f"values as the paper prints them (percent; a record in fractions ×100); intervals: paired bootstrap over items, "
         f"{n_boot or 'no'} resamples" + (f", seed {rows[0].ci.seed}" if rows and rows[0].ci else ""),
         "an interval covers item sampling only; differences between training seeds need repeated runs",
     ]

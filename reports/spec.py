@@ -6,8 +6,10 @@ unit of that value in the result record, the printed precision, and which direct
 a row this project does not run). Headers and paper values come from ``reports/paper_numbers.yaml``; a spec
 must list exactly the paper table's columns in order and use every paper row once.
 
-Units (``unit``): ``percent`` values are shown as they are, ``fraction`` values ×100 (the paper prints every
-metric of Tables 1–4 and 6 as a percentage), ``raw`` values as measured (Table 5, units in the headers).
+Units (``unit``, the unit of the value in the result record): ``percent`` values are shown as they are,
+``fraction`` values ×100 (the paper prints every metric of Tables 1–4 and 6 as a percentage), ``raw``
+values as measured (Table 5, units in the headers). The shipped specs say ``percent`` throughout: the
+benchmark records store percentages (EK100-MIR, EgoNLQ, EgoMQ as 100 × the official fractions).
 Loading is strict (``yaml.safe_load`` semantics with line numbers, unknown key = error): a mistake raises
 ``DataFormatError`` naming the file, 1-based line and key (anchors-style.md lesson 10).
 """
@@ -18,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from henasy.errors import BenchError, DataFormatError
+from henasy.errors import BenchError
 from reports import REPORTS_ROOT
-from reports.paper_numbers import PaperTable, decimals, paper_table
+from reports._checks import Checker
+from reports.paper_numbers import PaperTable, paper_table
 
 SPEC_DIR = REPORTS_ROOT / "tables"
 TOP_KEYS = ("id", "title", "source", "sweep", "columns", "rows", "notes")
@@ -82,57 +85,8 @@ class TableSpec:
         return [c.metric for c in self.columns]
 
 
-class _Checker:
-    """Raises ``DataFormatError`` naming the spec file, the line and the key."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, message: str, where: Any = None, key: Any = None, expected: str | None = None) -> None:
-        from sweeps.spec import LineDict
-
-        line = where.line_of(key) if isinstance(where, LineDict) and key is not None else getattr(where, "line", where)
-        raise DataFormatError(
-            self.path,
-            message,
-            line=line if isinstance(line, int) else None,
-            column=None if key is None else str(key),
-            expected=expected,
-        )
-
-    def mapping(self, value: Any, what: str, allowed: tuple[str, ...], where: Any = None) -> Any:
-        from sweeps.spec import LineDict
-
-        if not isinstance(value, LineDict):
-            self.fail(f"{what} must be a mapping, got {type(value).__name__}", where)
-        for k in value:
-            if k not in allowed:
-                self.fail(f"unknown key {k!r} in {what}", value, k, expected="one of " + ", ".join(allowed))
-        return value
-
-    def choice(self, node: Any, key: str, what: str, choices: tuple[str, ...], default: str | None = None) -> str:
-        value = node.get(key, default)
-        if value not in choices:
-            self.fail(f"{what}.{key} is {value!r}", node, key, expected="one of " + ", ".join(choices))
-        return value
-
-    def text(self, node: Any, key: str, what: str, *, required: bool = False) -> str | None:
-        value = node.get(key)
-        if value is None:
-            if required:
-                self.fail(f"missing required key {key!r} in {what}", node)
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.fail(f"{what}.{key} must be a non-empty string, got {value!r}", node, key)
-        return value
-
-
-def _parse_columns(c: _Checker, node: Any, paper: PaperTable) -> tuple[ColumnSpec, ...]:
-    from sweeps.spec import LineList
-
-    items = node.get("columns")
-    if not isinstance(items, LineList) or not items:
-        c.fail("columns must be a non-empty list", node, "columns")
+def _parse_columns(c: Checker, node: Any, paper: PaperTable) -> tuple[ColumnSpec, ...]:
+    items = c.items(node, "columns", "the table spec")
     if len(items) != len(paper.columns):
         c.fail(
             f"columns lists {len(items)} metrics but paper Table {paper.id} has {len(paper.columns)}",
@@ -169,12 +123,8 @@ def _parse_columns(c: _Checker, node: Any, paper: PaperTable) -> tuple[ColumnSpe
     return tuple(out)
 
 
-def _parse_rows(c: _Checker, node: Any, paper: PaperTable, source: str) -> tuple[RowSpec, ...]:
-    from sweeps.spec import LineList
-
-    items = node.get("rows")
-    if not isinstance(items, LineList) or not items:
-        c.fail("rows must be a non-empty list", node, "rows")
+def _parse_rows(c: Checker, node: Any, paper: PaperTable, source: str) -> tuple[RowSpec, ...]:
+    items = c.items(node, "rows", "the table spec")
     out = []
     labels = {r.label for r in paper.rows}
     for i, item in enumerate(items):
@@ -215,7 +165,7 @@ def _parse_rows(c: _Checker, node: Any, paper: PaperTable, source: str) -> tuple
 
 def parse_table_spec(data: Any, path: Path) -> TableSpec:
     """Validate parsed YAML (``sweeps.spec.load_yaml`` output) as a table spec."""
-    c = _Checker(path)
+    c = Checker(path)
     node = c.mapping(data, "the table spec", TOP_KEYS)
     table_id = node.get("id")
     if isinstance(table_id, bool) or not isinstance(table_id, (int, str)):
@@ -225,9 +175,7 @@ def parse_table_spec(data: Any, path: Path) -> TableSpec:
     except BenchError as err:
         c.fail(str(err), node, "id")
     source = c.choice(node, "source", "the table spec", SOURCES, default="mlflow")
-    notes = node.get("notes") or []
-    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
-        c.fail("notes must be a list of strings", node, "notes")
+    notes = c.strings(node, "notes", "the table spec")
     return TableSpec(
         id=str(table_id),
         title=c.text(node, "title", "the table spec") or paper.title,
@@ -282,8 +230,3 @@ def metric_units() -> dict[str, str]:
             for column in spec.columns:
                 out.setdefault(column.metric, column.unit)
     return out
-
-
-def paper_decimals(spec: TableSpec, column: int) -> int:
-    """Most decimals the paper prints in a column (its own precision, for Δ of paper-only tables)."""
-    return max((decimals(r.printed[column]) for r in spec.paper.rows), default=0)

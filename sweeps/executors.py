@@ -189,3 +189,19 @@ def job_log_tail(folder: str | Path, job_id: str, lines: int = 15) -> str:
     except OSError:
         return ""
     return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def slurm_problem() -> str | None:
+    """None when a SLURM controller answers ``sinfo`` with a usable node; otherwise why not."""
+    try:
+        out = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=20)
+    except FileNotFoundError:
+        return "sinfo not found (no SLURM client installed)"
+    except subprocess.TimeoutExpired:
+        return "sinfo timed out (is slurmctld running?)"
+    if out.returncode != 0:
+        return (out.stderr or out.stdout).strip() or f"sinfo exited with {out.returncode}"
+    states = [s.rstrip("*~#$@") for s in out.stdout.split()]
+    if not any(s in ("idle", "mixed", "allocated", "completing") for s in states):
+        return f"no usable node (node states: {', '.join(states) or 'none'})"
+    return None

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import socket
 import time
@@ -67,7 +66,8 @@ class SweepJob(submitit.helpers.Checkpointable):
         run_dir = Path(self.context["run_dir"])
         run_dir.mkdir(parents=True, exist_ok=True)
         rank = _distributed_rank()
-        _limit_threads(int(self.context.get("cpus_per_task") or 0))
+        if not self.context.get("noop"):
+            _limit_threads(int(self.context.get("cpus_per_task") or 0))
         if rank == 0:
             done = records.read_result(run_dir)
             if records.is_complete(done, run.run_id, run.benchmarks):
@@ -153,8 +153,9 @@ class SweepJob(submitit.helpers.Checkpointable):
         saved = {name: records.read_json(records.eval_record_path(run_dir, name)) for name in run.benchmarks}
         todo = [name for name, recs in saved.items() if not isinstance(recs, list) or not recs]
         if todo:
-            evaluate = _runner()
-            model, sha = _load_model(run, weights)
+            evaluate, load_model = _runner()
+            checkpoint = str(weights) if weights is not None else None
+            model = load_model(run.model, checkpoint, run.config.get("model_args"))
             device = run.eval.get("device") or _default_device()
             kwargs = {
                 k: run.eval[k] for k in ("limit", "batch_size", "num_workers") if run.eval.get(k) is not None
@@ -162,12 +163,15 @@ class SweepJob(submitit.helpers.Checkpointable):
             for name in todo:
                 records.write_state(run_dir, "evaluating", benchmark=name, job_id=_job_id())
                 recs = evaluate(
-                    model, [name], run.config["data"]["root"], device=device, progress=False, **kwargs
+                    model,
+                    [name],
+                    run.config["data"]["root"],
+                    model_id=run.model,
+                    checkpoint=checkpoint,
+                    device=device,
+                    progress=False,
+                    **kwargs,
                 )
-                for rec in recs:
-                    rec.setdefault("model", {})
-                    rec["model"].setdefault("id", run.model)
-                    rec["model"]["checkpoint_sha256"] = rec["model"].get("checkpoint_sha256") or sha
                 atomic_write_json(records.eval_record_path(run_dir, name), recs)
                 saved[name] = recs
         return [rec for name in run.benchmarks for rec in saved[name]]
@@ -314,49 +318,19 @@ def _slot(slots: dict[str, Any] | None, run_dir: Path) -> Iterator[None]:
         time.sleep(0.25)
 
 
-def _runner() -> Any:
+def _runner() -> tuple[Any, Any]:
+    """``benchmarks.runner.evaluate`` and ``load_model`` (the benchmark capability's contract)."""
     try:
-        from benchmarks.runner import evaluate
+        from benchmarks.runner import evaluate, load_model
     except ImportError as err:
         raise BenchError(
-            f"the benchmark runner (benchmarks.runner.evaluate) is not available ({err}); the run trained but "
-            "cannot be evaluated yet"
+            f"the benchmark runner (benchmarks.runner) is not available ({err}); the run trained but cannot be "
+            "evaluated"
         ) from None
-    return evaluate
+    return evaluate, load_model
 
 
 def _default_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _load_model(run: Run, weights: Path | None) -> tuple[Any, str | None]:
-    """The registered model of ``run`` with the trained (or given) weights, in eval mode; and their SHA-256."""
-    import torch
-
-    from henasy.checkpoints import load_checked, load_state_dict_file
-    from henasy.training.config import RunConfig
-    from henasy.training.run import build_model
-
-    model = build_model(RunConfig.from_dict(run.config))
-    if weights is None:
-        return model.eval(), None
-    if not weights.is_file():
-        raise BenchError(f"{weights}: weights to evaluate not found")
-    if run.train:
-        state = torch.load(weights, map_location="cpu", weights_only=True)["model"]
-        model.load_state_dict(state)
-    elif hasattr(model, "load_checkpoint"):
-        model.load_checkpoint(str(weights))
-    else:
-        load_checked(model, load_state_dict_file(weights), source=str(weights))
-    return model.eval(), file_sha256(weights)

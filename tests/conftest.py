@@ -30,3 +30,16 @@ def synth_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def synth_tiny_egovlp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Root of the tiny synthetic dataset (seed 0) with EgoVLP-layout video chunks."""
     return _tiny(tmp_path_factory, "synth_tiny_egovlp", "egovlp")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI (HENASY_REQUIRE_SLURM=1, set by .ci/run) a missing SLURM cluster is an error, not a skip."""
+    import os
+
+    if os.environ.get("HENASY_REQUIRE_SLURM") != "1":
+        return
+    from sweeps.executors import slurm_problem
+
+    problem = slurm_problem()
+    if problem:
+        pytest.exit(f"HENASY_REQUIRE_SLURM=1 but SLURM is not usable: {problem} (scripts/slurm_local.sh start)", returncode=1)

@@ -30,7 +30,9 @@ from torch import nn
 
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
-RANGE_BASE = 2.0  # level l covers segment lengths [RANGE_BASE·4^l, RANGE_BASE·4^(l+1)) (first from 0, last to ∞)
+RANGE_BASE = (
+    2.0  # level l covers segment lengths [RANGE_BASE·4^l, RANGE_BASE·4^(l+1)) (first from 0, last to ∞)
+)
 
 
 def level_ranges(num_levels: int) -> list[tuple[float, float]]:
@@ -66,10 +68,14 @@ class TemporalDetectionHead(nn.Module):
             nn.Conv1d(hidden, hidden, 3, padding=1), nn.GroupNorm(8, hidden), nn.ReLU(),
         )  # fmt: skip
         self.down = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(hidden, hidden, 3, stride=2, padding=1), nn.GroupNorm(8, hidden), nn.ReLU())
+            nn.Sequential(
+                nn.Conv1d(hidden, hidden, 3, stride=2, padding=1), nn.GroupNorm(8, hidden), nn.ReLU()
+            )
             for _ in range(num_levels - 1)
         )
-        self.tower = nn.Sequential(nn.Conv1d(hidden, hidden, 3, padding=1), nn.GroupNorm(8, hidden), nn.ReLU())
+        self.tower = nn.Sequential(
+            nn.Conv1d(hidden, hidden, 3, padding=1), nn.GroupNorm(8, hidden), nn.ReLU()
+        )
         self.cls = nn.Conv1d(hidden, num_classes, 3, padding=1)
         self.reg = nn.Conv1d(hidden, 2, 3, padding=1)
         nn.init.constant_(self.cls.bias, -math.log((1 - 0.01) / 0.01))  # prior p = 0.01 (focal loss §4.1)
@@ -148,7 +154,9 @@ def nms_1d(segments: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
         keep.append(int(i))
         rest = order[1:]
         inter = np.clip(
-            np.minimum(segments[i, 1], segments[rest, 1]) - np.maximum(segments[i, 0], segments[rest, 0]), 0, None
+            np.minimum(segments[i, 1], segments[rest, 1]) - np.maximum(segments[i, 0], segments[rest, 0]),
+            0,
+            None,
         )
         union = (segments[i, 1] - segments[i, 0]) + (segments[rest, 1] - segments[rest, 0]) - inter
         overlap = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
@@ -182,7 +190,10 @@ def decode(
         kept = []
         for k in np.unique(cls_np):
             idx = np.flatnonzero(cls_np == k)
-            kept += [(int(k), *seg_np[i].tolist(), float(score_np[i])) for i in idx[nms_1d(seg_np[idx], score_np[idx], nms_iou)]]
+            kept += [
+                (int(k), *seg_np[i].tolist(), float(score_np[i]))
+                for i in idx[nms_1d(seg_np[idx], score_np[idx], nms_iou)]
+            ]
         kept.sort(key=lambda r: -r[3])
         results.append(kept[:max_detections])
     return results

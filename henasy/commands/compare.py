@@ -35,29 +35,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "compare",
         help="compare models: metric Δ with bootstrap CIs, or --cost (params, GFLOPs, latency, memory)",
-        description="Compare two models' benchmark results (paired bootstrap 95 %% confidence intervals over "
+        description="Compare two models' benchmark results (paired bootstrap 95 % confidence intervals over "
         "items), or with --cost measure the cost of two or more models beside the paper's Table 5.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("models", nargs="+", metavar="MODEL", help="registered model names (see `bench list models`)")
+    p.add_argument(
+        "models", nargs="+", metavar="MODEL", help="registered model names (see `bench list models`)"
+    )
     p.add_argument("--format", choices=["md", "json"], default="md", help="output format (default: md)")
     cost = p.add_argument_group("cost (--cost)")
     cost.add_argument("--cost", action="store_true", help="measure params, GFLOPs, latency and memory")
     cost.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
-    cost.add_argument("--dtype", choices=["float32", "bfloat16", "float16"], default="float32", help="default float32")
+    cost.add_argument(
+        "--dtype", choices=["float32", "bfloat16", "float16"], default="float32", help="default float32"
+    )
     cost.add_argument("--runs", type=int, metavar="N", help="timed runs (default: 3 on CPU, 20 on GPU)")
-    cost.add_argument("--warmup", type=int, metavar="N", help="untimed warm-up runs (default: 1 on CPU, 5 on GPU)")
-    cost.add_argument("--train-batch", type=int, default=1, metavar="N", help="batch of the training-step memory probe")
+    cost.add_argument(
+        "--warmup", type=int, metavar="N", help="untimed warm-up runs (default: 1 on CPU, 5 on GPU)"
+    )
+    cost.add_argument(
+        "--train-batch", type=int, default=1, metavar="N", help="batch of the training-step memory probe"
+    )
     cost.add_argument("--no-train", action="store_true", help="skip the training-step memory probe")
-    cost.add_argument("--save", metavar="PATH", help="cost file to merge results into (default: reports/out/cost.json)")
+    cost.add_argument(
+        "--save", metavar="PATH", help="cost file to merge results into (default: reports/out/cost.json)"
+    )
     cost.add_argument("--no-save", action="store_true", help="do not write the cost file")
     metrics = p.add_argument_group("metrics (default)")
-    metrics.add_argument("--records", nargs="+", metavar="PATH", help="result records per model (file or run dir)")
+    metrics.add_argument(
+        "--records", nargs="+", metavar="PATH", help="result records per model (file or run dir)"
+    )
     metrics.add_argument("--sweep", metavar="NAME", help="only MLflow runs tagged bench.sweep=NAME")
-    metrics.add_argument("--tracking-uri", metavar="URI", help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
+    metrics.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+    )
     metrics.add_argument("--benchmarks", nargs="+", metavar="NAME", help="only these benchmarks")
-    metrics.add_argument("--n-boot", type=int, default=10_000, metavar="N", help="bootstrap resamples (default 10000)")
+    metrics.add_argument(
+        "--n-boot", type=int, default=10_000, metavar="N", help="bootstrap resamples (default 10000)"
+    )
     metrics.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
     metrics.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.set_defaults(func=run)
@@ -109,7 +127,9 @@ def _run_metrics(args: argparse.Namespace) -> int:
     from reports.spec import metric_units
 
     if len(args.models) != 2:
-        raise BenchError(f"comparing metrics takes exactly two models (got {len(args.models)}); --cost takes more")
+        raise BenchError(
+            f"comparing metrics takes exactly two models (got {len(args.models)}); --cost takes more"
+        )
     name_a, name_b = args.models
     sources: dict[str, Any] = {}
     if args.records:
@@ -122,7 +142,9 @@ def _run_metrics(args: argparse.Namespace) -> int:
 
         mlc, uri = open_store(args.tracking_uri)
         if mlc is None:
-            raise BenchError(f"no MLflow store at {uri}: pass --tracking-uri, or give result files with --records")
+            raise BenchError(
+                f"no MLflow store at {uri}: pass --tracking-uri, or give result files with --records"
+            )
         recs = []
         for side, name in (("A", name_a), ("B", name_b)):
             found = records_from_mlflow(mlc, name, args.sweep)

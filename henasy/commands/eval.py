@@ -64,7 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=16, help="clips per forward pass (default 16)")
     p.add_argument("--num-workers", type=int, default=2, help="DataLoader worker processes (default 2)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default cpu)")
-    p.add_argument("--cache-dir", metavar="DIR", help="feature cache + prediction files (default <DIR>/.bench_cache)")
+    p.add_argument(
+        "--cache-dir", metavar="DIR", help="feature cache + prediction files (default <DIR>/.bench_cache)"
+    )
     p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
     p.set_defaults(func=run)
 
@@ -82,7 +84,9 @@ def _value(raw: str) -> object:
     return value
 
 
-def parse_assignments(items: list[str], flag: str, example: str, prefix: str | None = None) -> dict[str, object]:
+def parse_assignments(
+    items: list[str], flag: str, example: str, prefix: str | None = None
+) -> dict[str, object]:
     """``["a.b=1", ...]`` → ``{"a.b": 1}``; with ``prefix`` every key must start with it."""
     import yaml
 
@@ -133,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
         args.overrides, "--set", "model.KEY=VALUE, e.g. --set model.num_frames=16", prefix="model."
     ).items()}  # fmt: skip
     options: dict[str, dict] = {}
-    for key, value in parse_assignments(args.options, "--option", "BENCH.KEY=VALUE, e.g. egtea.protocol=lavila").items():
+    for key, value in parse_assignments(
+        args.options, "--option", "BENCH.KEY=VALUE, e.g. egtea.protocol=lavila"
+    ).items():
         bench, _, name = key.partition(".")
         options.setdefault(bench, {})[name] = value
     if args.cache_dir:
@@ -154,7 +160,11 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         options=options,
     )
-    out = Path(args.out) if args.out else Path("runs") / "eval" / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out = (
+        Path(args.out)
+        if args.out
+        else Path("runs") / "eval" / f"{args.model}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    )
     path = write_records(out, records)
     print(metrics_table(records))
     print(f"wrote {len(records)} record(s) to {path}")

@@ -26,8 +26,9 @@ EPILOG = """examples:
   Measured cells come from MLflow ($MLFLOW_TRACKING_URI or sqlite:///mlflow.db): for each row the latest
   FINISHED run tagged bench.table=N (or bench.sweep=NAME) whose bench.row is the row's label. An empty
   cell says why: not run, running, failed, partial (evaluated on a subset), no metric, unit mismatch.
-  Units: EgoMCQ/EK100-CLS/EGTEA records are percentages, EK100-MIR/EgoNLQ/EgoMQ/grounding fractions;
-  the paper prints percentages, so fractions are shown ×100 (reports/tables/tableN.yaml `unit`).
+  Units: the paper prints percentages; the benchmark records store percentages too (EK100-MIR, EgoNLQ,
+  EgoMQ as 100 × the official fractions). Each column declares its record unit (reports/tables/tableN.yaml
+  `unit`: percent shown as is, fraction ×100); a record whose protocol.units disagrees is refused.
   JSON: {"id", "columns", "rows": [{"label", "paper", "measured", "diff", "status", ...}]}, null = empty.
 """
 
@@ -42,9 +43,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--id", required=True, dest="table_id", metavar="N", help="table number 1-6, `all`, or a spec file")
-    p.add_argument("--sweep", metavar="NAME", help="take runs tagged bench.sweep=NAME instead of bench.table=N")
-    p.add_argument("--scale", choices=["smoke", "paper"], help="only runs at this scale (default: paper, else smoke)")
+    p.add_argument(
+        "--id", required=True, dest="table_id", metavar="N", help="table number 1-6, `all`, or a spec file"
+    )
+    p.add_argument(
+        "--sweep", metavar="NAME", help="take runs tagged bench.sweep=NAME instead of bench.table=N"
+    )
+    p.add_argument(
+        "--scale", choices=["smoke", "paper"], help="only runs at this scale (default: paper, else smoke)"
+    )
     p.add_argument(
         "--format",
         choices=["md", "latex", "csv", "json", "html"],
@@ -52,11 +59,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--paper-only", action="store_true", help="the paper's numbers only; MLflow is not read")
     p.add_argument("--plot", action="store_true", help="also write bar charts and training curves (PNG)")
-    p.add_argument("--out", metavar="DIR", help="directory for --id all, --plot and written tables (default: reports/out)")
-    p.add_argument("--tracking-uri", metavar="URI", help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
-    p.add_argument("--cost-file", metavar="PATH", help="Table 5 measurements (default: reports/out/cost.json)")
-    p.add_argument("--log-run", metavar="RUN_ID", help="log the written tables and plots as artifacts of this MLflow run")
-    p.add_argument("--strict", action="store_true", help="exit 1 when a measured cell of a row this project runs is empty")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="directory for --id all, --plot and written tables (default: reports/out)",
+    )
+    p.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
+    )
+    p.add_argument(
+        "--cost-file", metavar="PATH", help="Table 5 measurements (default: reports/out/cost.json)"
+    )
+    p.add_argument(
+        "--log-run", metavar="RUN_ID", help="log the written tables and plots as artifacts of this MLflow run"
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a measured cell of a row this project runs is empty",
+    )
     p.set_defaults(func=run)
 
 
@@ -70,7 +93,9 @@ def _write_outputs(
     from reports.render import EXTENSIONS, render
 
     spec = table.spec
-    written = [atomic_write_text(out_dir / f"table{spec.id}.{EXTENSIONS[f]}", render(table, f)) for f in formats]
+    written = [
+        atomic_write_text(out_dir / f"table{spec.id}.{EXTENSIONS[f]}", render(table, f)) for f in formats
+    ]
     if plot:
         bars = plots.table_bars(table, out_dir / f"table{spec.id}_bars.png")
         written += [bars] if bars else []
@@ -148,6 +173,9 @@ def run(args: argparse.Namespace) -> int:
             if cell.status != "ok"
         ]
         if empty:
-            print(f"bench table: --strict: {len(empty)} empty measured cell(s), e.g. {empty[0]}", file=sys.stderr)
+            print(
+                f"bench table: --strict: {len(empty)} empty measured cell(s), e.g. {empty[0]}",
+                file=sys.stderr,
+            )
             return 1
     return 0

@@ -1,0 +1,153 @@
+"""Sweeps on a real SLURM cluster (``scripts/slurm_local.sh start``; .ci/run starts it and sets
+HENASY_REQUIRE_SLURM=1): a job array, a requeued running job that resumes and ends with the weights of an
+uninterrupted run, a failing job whose error is reported, and a 2-task DDP job.
+
+Requeue procedure from shared/reference/slurm-local.md: ``scontrol requeue`` (the job is killed: submitit
+ignores SIGTERM, slurmd SIGKILLs it after KillWait), then once it is pending with ``Reason=BeginTime`` wait
+~3 s and pull it in with ``scontrol update JobId=… StartTime=now`` (at once fails: "Job credential revoked").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+from henasy.cli import main
+from sweeps import records
+from sweeps.executors import slurm_problem, slurm_states
+from sweeps.manifest import read_manifest
+from sweeps.tracking import client
+
+pytestmark = pytest.mark.slurm
+LOCAL_CONF = Path(os.environ.get("HENASY_SLURM_DIR", "/tmp/henasy-slurm")) / "etc" / "slurm.conf"
+
+SPEC = """
+name: test/slurm
+table: 9
+base:
+  model: lavila_tiny
+  benchmarks: []
+scales:
+  smoke:
+    overrides: {trainer.epochs: 4, trainer.max_steps: 24, trainer.batch_size: 8, trainer.checkpoint_every: 2}
+    resources: {cpus_per_task: 1, timeout_min: 15, mem_gb: 3}
+rows:
+  - label: long
+    overrides: {trainer.seed: 3}
+  - label: bad
+    overrides: {model.no_such_option: 1}
+"""
+
+DDP = """
+name: test/slurm-ddp
+base:
+  model: lavila_tiny
+  benchmarks: []
+scales:
+  smoke:
+    overrides: {trainer.epochs: 1, trainer.max_steps: 3, trainer.batch_size: 8}
+    resources: {nodes: 1, tasks_per_node: 2, cpus_per_task: 1, timeout_min: 15, mem_gb: 4}
+rows:
+  - label: ddp
+"""
+
+
+@pytest.fixture(scope="module")
+def slurm() -> None:
+    """A usable SLURM cluster: fail (never skip) when there is none."""
+    if "SLURM_CONF" not in os.environ and LOCAL_CONF.is_file():
+        os.environ["SLURM_CONF"] = str(LOCAL_CONF)
+    problem = slurm_problem()
+    if problem:
+        pytest.fail(
+            f"SLURM is not usable ({problem}). Start the local cluster with `scripts/slurm_local.sh start` "
+            "(and export SLURM_CONF as it prints), or deselect these tests with -m 'not slurm'."
+        )
+
+
+@pytest.fixture()
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    (tmp_path / "spec.yaml").write_text(textwrap.dedent(SPEC))
+    (tmp_path / "ddp.yaml").write_text(textwrap.dedent(DDP))
+    return tmp_path
+
+
+def wait_for(what: str, predicate: Callable[[], bool], limit_s: float = 150.0, every_s: float = 0.2) -> None:
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(every_s)
+
+
+def squeue_state(job_id: str) -> tuple[str, str]:
+    out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T|%r"], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        job, state, reason = line.split("|")
+        if job == job_id:
+            return state, reason
+    return "", ""
+
+
+def test_slurm_sweep_requeue_resumes_and_failure_is_reported(
+    slurm: None, workdir: Path, synth_tiny: Path, capsys: pytest.CaptureFixture
+) -> None:
+    data = ["--data", str(synth_tiny)]
+    assert main(["sweep", "spec.yaml", *data, "--executor", "slurm", "--detach"]) == 0
+    sweep_dir = workdir / "runs" / "test" / "slurm" / "smoke"
+    runs = {e["label"]: (run_id, e) for run_id, e in read_manifest(sweep_dir)["runs"].items()}
+    long_id, long_entry = runs["long"]
+    job = long_entry["job_id"]
+    assert "_" in job and long_entry["executor"] == "slurm"  # one job array for the sweep
+    long_dir = Path(long_entry["run_dir"])
+
+    wait_for("a mid-training checkpoint", lambda: records.read_state(long_dir).get("step", 0) >= 4)
+    subprocess.run(["scontrol", "requeue", job], check=True)
+    wait_for("the requeued job to pend", lambda: squeue_state(job) == ("PENDING", "BeginTime"), limit_s=60)
+    time.sleep(3)
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True)
+    wait_for("the resumed job to finish", lambda: records.run_finished(long_dir, long_id, ()), limit_s=150)
+
+    summary = json.loads((long_dir / "summary.json").read_text())
+    assert summary["resumed_from_step"] >= 2 and summary["step"] == 24
+    uri = f"sqlite:///{workdir / 'mlflow.db'}"
+    mlflow_run = json.loads((long_dir / "mlflow.json").read_text())["run_id"]
+    wait_for("MLflow to show the run finished", lambda: client(uri).get_run(mlflow_run).info.status == "FINISHED", 30)
+    steps = sorted(m.step for m in client(uri).get_metric_history(mlflow_run, "train.loss"))
+    assert steps == list(range(1, 25))  # one MLflow run across the requeue, each step once
+
+    # The failing row: FAILED in SLURM's accounting, its error in `bench status`.
+    bad_job = runs["bad"][1]["job_id"]
+    wait_for("sacct to record the failure", lambda: slurm_states([bad_job]).get(bad_job, ("", ""))[1] == "FAILED", 30)
+    assert main(["status", "spec.yaml"]) == 1
+    out = capsys.readouterr().out
+    assert "1 finished" in out and "1 failed" in out and "no_such_option" in out
+
+    # Same weights as an uninterrupted run of the same config (in-process, same run id).
+    ref = workdir / "reference"
+    assert main(["sweep", "spec.yaml", *data, "--only", "long", "--executor", "debug", "--out", str(ref), "--no-tracking"]) == 0
+    a = torch.load(ref / long_id / "last.pt", weights_only=True)["model"]
+    b = torch.load(long_dir / "last.pt", weights_only=True)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert records.read_result(long_dir)["metrics"] == records.read_result(ref / long_id)["metrics"]
+
+    assert main(["sweep", "spec.yaml", *data, "--executor", "slurm", "--only", "long"]) == 0
+    assert "submitted 0 job(s)" in capsys.readouterr().out
+
+
+def test_slurm_two_task_ddp_job(slurm: None, workdir: Path, synth_tiny: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["sweep", "ddp.yaml", "--data", str(synth_tiny), "--executor", "slurm"]) == 0
+    run_id, entry = next(iter(read_manifest(workdir / "runs" / "test" / "slurm-ddp" / "smoke")["runs"].items()))
+    result = records.read_result(entry["run_dir"])
+    assert result["complete"] and result["train"]["world_size"] == 2 and result["train"]["step"] == 3
+    assert "1 finished" in capsys.readouterr().out
