@@ -34,7 +34,9 @@ def run_jobs(folder: Path, executor: str, jobs: int, tracking: bool, tag: str) -
     """Submit ``jobs`` no-op jobs; return each one's submit → result seconds."""
     from sweeps import launch, records
 
-    rows = "\n".join(f"  - label: job{i}\n    overrides: {{trainer.seed: {1000 * len(tag) + i}}}" for i in range(jobs))
+    rows = "\n".join(
+        f"  - label: job{i}\n    overrides: {{trainer.seed: {1000 * len(tag) + i}}}" for i in range(jobs)
+    )
     spec_path = folder / f"{tag}.yaml"
     spec_path.write_text(SPEC.format(rows=rows))
     opts = launch.SweepOptions(
@@ -71,7 +73,9 @@ def run_jobs(folder: Path, executor: str, jobs: int, tracking: bool, tag: str) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=4, help="no-op jobs per executor (default 4)")
     parser.add_argument("--no-tracking", action="store_true", help="leave MLflow out")
     args = parser.parse_args()

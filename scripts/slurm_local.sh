@@ -70,7 +70,7 @@ write_configs() {
     mem_kb="$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)"
     mem_mb=$((mem_kb * 9 / 10 / 1024))
     mkdir -p "$DIR"/{etc,run,log,state,spool,munge,mysql}
-    cat >"$CONF" <<EOF
+    cat >"$CONF.new" <<EOF
 # Written by scripts/slurm_local.sh: a single-node test cluster; state under $DIR.
 ClusterName=$CLUSTER
 SlurmctldHost=localhost
@@ -94,8 +94,8 @@ SelectTypeParameters=CR_Core
 SchedulerParameters=batch_sched_delay=0
 MailProg=/bin/true
 ReturnToService=2
-# Short kill grace: a requeued or cancelled job (submitit ignores SIGTERM) is SIGKILLed after 5 s, not 30.
-KillWait=5
+# Short kill grace: a requeued or cancelled job (submitit ignores SIGTERM) is SIGKILLed after 2 s, not 30.
+KillWait=2
 MinJobAge=300
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
@@ -103,7 +103,7 @@ AccountingStoragePort=$DBD_PORT
 NodeName=localhost NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
-    cat >"$DBD_CONF" <<EOF
+    cat >"$DBD_CONF.new" <<EOF
 # Written by scripts/slurm_local.sh.
 AuthType=auth/munge
 AuthInfo=socket=$MUNGE_SOCKET
@@ -118,7 +118,25 @@ StoragePort=$DB_PORT
 StorageUser=root
 StorageLoc=slurm_acct_db
 EOF
-    chmod 600 "$DBD_CONF"
+    chmod 600 "$DBD_CONF.new"
+    # Daemons running on other settings: cancel the jobs and stop them with the old config first
+    # (slurm-local.md trap 6), then install the new files.
+    if ! cmp -s "$CONF.new" "$CONF" || ! cmp -s "$DBD_CONF.new" "$DBD_CONF"; then
+        if any_alive; then
+            log "configuration changed: restarting the daemons"
+            cmd_stop
+        fi
+    fi
+    mv -f "$CONF.new" "$CONF"
+    mv -f "$DBD_CONF.new" "$DBD_CONF"
+}
+
+any_alive() {
+    local name
+    for name in "${DAEMONS[@]}"; do
+        alive "$(daemon_pid "$name")" && return 0
+    done
+    return 1
 }
 
 start_munge() {

@@ -140,7 +140,7 @@ def slurm_states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
         return out
     try:
         text = subprocess.run(
-            ["squeue", "-h", "-r", "-u", str(os.getuid()), "-o", "%i|%T"],
+            ["squeue", "-h", "-r", "-u", str(os.getuid()), "-o", "%i|%T|%r"],
             capture_output=True,
             text=True,
             timeout=20,
@@ -149,9 +149,11 @@ def slurm_states(job_ids: list[str]) -> dict[str, tuple[str, str]]:
     except (OSError, subprocess.SubprocessError):
         text = ""
     for line in text.splitlines():
-        job, _, state = line.strip().partition("|")
+        job, _, rest = line.strip().partition("|")
+        state, _, reason = rest.partition("|")
         if job in wanted:
-            out[job] = (_SLURM_STATES.get(state, ENDED if state else UNKNOWN), state)
+            shown = f"{state} ({reason})" if state == "PENDING" and reason not in ("", "None") else state
+            out[job] = (_SLURM_STATES.get(state, ENDED if state else UNKNOWN), shown)
     missing = sorted(wanted - set(out))
     if missing:
         try:

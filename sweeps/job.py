@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 import socket
 import time
 import traceback
@@ -68,10 +69,14 @@ class SweepJob(submitit.helpers.Checkpointable):
         rank = _distributed_rank()
         if not self.context.get("noop"):
             _limit_threads(int(self.context.get("cpus_per_task") or 0))
-        if rank == 0:
-            done = records.read_result(run_dir)
-            if records.is_complete(done, run.run_id, run.benchmarks):
-                return done  # type: ignore[return-value]
+        with _run_lock(run_dir) if rank == 0 else contextlib.nullcontext():
+            if rank == 0:
+                done = records.read_result(run_dir)
+                if records.is_complete(done, run.run_id, run.benchmarks):
+                    return done  # type: ignore[return-value]
+            return self._run(run, run_dir, rank)
+
+    def _run(self, run: Run, run_dir: Path, rank: int) -> dict[str, Any]:
         with _slot(self.context.get("slots"), run_dir) if rank == 0 else contextlib.nullcontext():
             tracker = self._open_tracker(run) if rank == 0 else None
             started = time.time()
@@ -135,10 +140,14 @@ class SweepJob(submitit.helpers.Checkpointable):
         from henasy.training.trainer import CHECKPOINT_NAME
 
         config = RunConfig.from_dict(run.config)
-        callbacks: list[Callback] = [_StateReporter(run_dir)]
+        guard = _PreemptionGuard(config.trainer)
+        callbacks: list[Callback] = [_StateReporter(run_dir), guard]
         if tracker is not None:
             callbacks.append(tracker.callback())
-        summary = train_run(config, run_dir, resume=True, callbacks=callbacks)
+        with guard.installed():
+            summary = train_run(config, run_dir, resume=True, callbacks=callbacks)
+        if guard.requested:
+            guard.requeue_now()  # submitit: checkpoint() + requeue + exit (SystemExit)
         if not summary.get("finished"):
             raise BenchError(
                 f"training of run {run.run_id} stopped at step {summary.get('step')} of {summary.get('total_steps')} "
@@ -236,6 +245,68 @@ class SweepJob(submitit.helpers.Checkpointable):
             tracker.finish("FAILED")
 
 
+class _PreemptionGuard(Callback):
+    """Defers submitit's preemption / time-out signal (USR2) during training to the end of a step.
+
+    submitit's handler checkpoints and requeues from inside the signal handler, raising ``SystemExit``
+    wherever the main thread is; inside ``torch.save`` that exit turns into a torch ``RuntimeError`` and the
+    job fails instead of requeueing. While training, this guard only notes the signal; at the next
+    ``on_step`` it sets ``trainer.stop_after_steps`` to the current step, so the trainer writes ``last.pt``
+    (a checkpoint at the signal, not at the last ``checkpoint_every``) and returns; then ``requeue_now``
+    runs submitit's handler. DDP jobs (every rank must stop at the same step) call the handler at the step
+    end instead, resuming from the last periodic checkpoint. Outside training the handler runs at once.
+    """
+
+    def __init__(self, trainer_config: Any) -> None:
+        self.trainer_config = trainer_config
+        self.requested = False
+        self.training = False
+        self.world_size = 1
+        self.signum: int | None = None
+        self.original: Any = None
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        name = "SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")
+        signum = getattr(signal, name, None)
+        original = signal.getsignal(signum) if signum is not None else None
+        if not callable(original):  # not under a submitit handler (debug executor, plain call)
+            yield
+            return
+        self.signum, self.original = signum, original
+        signal.signal(signum, self._on_signal)
+        try:
+            yield
+        finally:
+            signal.signal(signum, original)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.training:
+            self.requested = True
+        else:
+            self.original(signum, frame)
+
+    def on_train_start(self, info: dict[str, Any]) -> None:
+        self.training = True
+        self.world_size = int(info.get("world_size", 1))
+
+    def on_step(self, step: int, metrics: dict[str, float]) -> None:
+        if not self.requested:
+            return
+        if self.world_size == 1:
+            self.trainer_config.stop_after_steps = step  # the trainer saves last.pt now and returns
+        else:
+            self.requeue_now()
+
+    def on_train_end(self, summary: dict[str, Any]) -> None:
+        self.training = False
+
+    def requeue_now(self) -> None:
+        self.training = False
+        if self.original is not None and self.signum is not None:
+            self.original(self.signum, None)
+
+
 class _StateReporter(Callback):
     """Keeps ``state.json`` current during training (phase, step, total) for ``bench status``."""
 
@@ -287,6 +358,25 @@ def _limit_threads(cpus: int) -> None:
 
         os.environ.setdefault("OMP_NUM_THREADS", str(cpus))
         torch.set_num_threads(cpus)
+
+
+@contextlib.contextmanager
+def _run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold ``<run_dir>/job.lock`` for the block: one job per run directory at a time.
+
+    A second job of the same run (a rerun racing a live job, a stale requeue) waits here, then finds the
+    first one's result and returns it. The kernel drops the lock when its holder dies.
+    """
+    with open(run_dir / "job.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            records.write_state(run_dir, "waiting", job_id=_job_id(), detail="another job runs this run")
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

@@ -11,10 +11,13 @@ every job in ``<sweep_dir>/manifest.json``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,7 +148,18 @@ def plan_sweep(opts: SweepOptions, spec: SweepSpec | None = None) -> Plan:
 
         uri = resolve_tracking_uri(opts.tracking_uri)
     return Plan(
-        spec, opts.scale, data_root, synth, sweep_dir, runs, decisions, resources, opts.executor, max_parallel, uri, opts.force
+        spec,
+        opts.scale,
+        data_root,
+        synth,
+        sweep_dir,
+        runs,
+        decisions,
+        resources,
+        opts.executor,
+        max_parallel,
+        uri,
+        opts.force,
     )
 
 
@@ -284,13 +298,8 @@ def submit_runs(plan: Plan, runs: list[Run], contexts: list[dict[str, Any]], *, 
         plan.executor, folder, plan.resources, max_parallel=plan.max_parallel, name=name, waves=waves
     )
     jobs = [SweepJob(run.to_dict(), ctx) for run, ctx in zip(runs, contexts)]
-    # Local job trees ignore the terminal's hangup (nohup semantics), so --detach survives a closed shell.
-    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN) if plan.executor == "local" else None
-    try:
+    with _detached_children() if plan.executor == "local" else contextlib.nullcontext():
         handles = executors.submit(ex, plan.executor, jobs)
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGHUP, previous)
 
     def record(data: dict[str, Any]) -> None:
         for run, handle in zip(runs, handles):
@@ -299,6 +308,30 @@ def submit_runs(plan: Plan, runs: list[Run], contexts: list[dict[str, Any]], *, 
 
     manifest.update_manifest(plan.sweep_dir, record)
     return {run.run_id: handle for run, handle in zip(runs, handles)}
+
+
+@contextlib.contextmanager
+def _detached_children() -> Iterator[None]:
+    """Local job controllers started in this block ignore SIGHUP and get /dev/null as stdin/stdout/stderr.
+
+    So ``--detach`` survives a closed terminal (nohup semantics) and ``bench sweep --detach | tee log`` returns
+    at once instead of waiting for the jobs, which would otherwise hold the pipe open (their logs go to files).
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(fd) for fd in (0, 1, 2)]
+    devnull = os.open(os.devnull, os.O_RDWR)
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        yield
+    finally:
+        for fd, copy in zip((0, 1, 2), saved):
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(devnull)
+        signal.signal(signal.SIGHUP, previous)
 
 
 def launch(plan: Plan, *, progress: bool = True) -> dict[str, Any]:

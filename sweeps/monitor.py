@@ -67,13 +67,15 @@ def row_status(run_id: str, entry: dict[str, Any], job: tuple[str, str] | None) 
     run_dir = Path(entry["run_dir"])
     label = entry.get("label", run_id)
     record = records.read_result(run_dir)
-    if records.is_complete(record, run_id, entry.get("benchmarks", [])):
-        return RowStatus(run_id, label, FINISHED, "", entry.get("job_id"), dict(record.get("metrics", {})))  # type: ignore[union-attr]
-    if not entry.get("job_id"):
-        return RowStatus(run_id, label, TODO, "not submitted")
     state, raw = job or (executors.UNKNOWN, "")
     phase = records.read_state(run_dir)
     job_id = entry.get("job_id")
+    if records.is_complete(record, run_id, entry.get("benchmarks", [])):
+        if state == executors.RUNNING and phase.get("phase") != "finished":  # result written, MLflow next
+            return RowStatus(run_id, label, RUNNING, "recording the result", job_id)
+        return RowStatus(run_id, label, FINISHED, "", job_id, dict(record.get("metrics", {})))  # type: ignore[union-attr]
+    if not job_id:
+        return RowStatus(run_id, label, TODO, "not submitted")
     if state == executors.ENDED:
         error = records.error_tail(run_dir) or executors.job_log_tail(
             entry.get("submitit_folder", ""), str(job_id)
@@ -81,7 +83,10 @@ def row_status(run_id: str, entry: dict[str, Any], job: tuple[str, str] | None) 
         detail = phase.get("error") or (raw and f"job {raw.lower()}") or "job ended without a result"
         return RowStatus(run_id, label, FAILED, str(detail), job_id, error=error)
     if state == executors.PENDING:
-        return RowStatus(run_id, label, PENDING, (raw or "pending").lower() + _phase_hint(phase), job_id)
+        word, _, reason = (raw or "pending").partition(" ")
+        return RowStatus(
+            run_id, label, PENDING, f"{word.lower()} {reason}".strip() + _phase_hint(phase), job_id
+        )
     if state == executors.RUNNING:
         return RowStatus(run_id, label, RUNNING, _describe(phase), job_id)
     return RowStatus(run_id, label, PENDING, "submitted", job_id)
@@ -100,7 +105,7 @@ def _describe(phase: dict[str, Any]) -> str:
     if name == "evaluating":
         return f"evaluating {phase.get('benchmark', '')}"
     if name == "waiting":
-        return "waiting for a slot"
+        return str(phase.get("detail") or "waiting for a slot")
     return str(name)
 
 
@@ -114,25 +119,28 @@ def statuses(
     return [row_status(r, entries[r], jobs.get(r)) for r in order if r in entries]
 
 
-def reconcile(manifest: dict[str, Any], rows: list[RowStatus]) -> int:
-    """Mark the MLflow runs of failed rows FAILED when they still say RUNNING; returns how many changed."""
+def reconcile(manifest: dict[str, Any], rows: list[RowStatus], *, force: bool = False) -> int:
+    """Set the MLflow runs of jobs that died silently FAILED; returns how many runs changed.
+
+    A job that fails by itself records ``failed`` in ``state.json`` and ends its MLflow run; only rows whose
+    job ended in another phase (killed, cancelled, out of memory) are handled, once. ``force`` (``bench
+    sync``) checks every failed row's MLflow run again.
+    """
     from sweeps.tracking import mark_failed
 
     uri = manifest.get("tracking_uri")
     changed = 0
     for row in rows:
-        if row.state != FAILED or not uri:
+        if row.state != FAILED:
             continue
         run_dir = Path(manifest["runs"][row.run_id]["run_dir"])
-        phase = records.read_state(run_dir).get("phase")
-        if phase not in ("failed", "finished"):
-            records.write_state(
-                run_dir,
-                "failed",
-                job_id=row.job_id,
-                error=row.detail or "job ended without a result (killed?)",
-            )
-        if mark_failed(uri, run_dir, row.detail or "job ended without a result"):
+        died_silently = records.read_state(run_dir).get("phase") not in ("failed", "finished")
+        if not (died_silently or force):
+            continue
+        reason = row.detail or "job ended without a result (killed?)"
+        if died_silently:
+            records.write_state(run_dir, "failed", job_id=row.job_id, error=reason)
+        if uri and mark_failed(uri, run_dir, reason):
             changed += 1
     return changed
 
@@ -172,13 +180,30 @@ def error_report(rows: list[RowStatus]) -> str:
     return "\n".join(parts)
 
 
+def record_statuses(sweep_dir: str | Path, rows: list[RowStatus]) -> None:
+    """Write each row's state into its manifest entry (``status``), when it changed."""
+    from sweeps.manifest import read_manifest, update_manifest
+
+    entries = read_manifest(sweep_dir)["runs"]
+    changed = {
+        r.run_id: r.state for r in rows if r.run_id in entries and entries[r.run_id].get("status") != r.state
+    }
+    if changed:
+
+        def apply(data: dict[str, Any]) -> None:
+            for run_id, state in changed.items():
+                data["runs"][run_id]["status"] = state
+
+        update_manifest(sweep_dir, apply)
+
+
 def follow(
-    manifest_reader: Any,
+    sweep_dir: str | Path,
     *,
     handles: dict[str, Any] | None = None,
     run_ids: list[str] | None = None,
     metrics: tuple[str, ...] = (),
-    interval_s: float = 2.0,
+    interval_s: float = 1.0,
     stream: Any = None,
 ) -> list[RowStatus]:
     """Show the live status of ``run_ids`` until none is pending/running; returns the final statuses.
@@ -189,10 +214,13 @@ def follow(
     tty = hasattr(stream, "isatty") and stream.isatty()
     drawn = 0
     last: dict[str, tuple[str, str]] = {}
+    from sweeps.manifest import read_manifest
+
     while True:
-        manifest = manifest_reader()
+        manifest = read_manifest(sweep_dir)
         rows = statuses(manifest, handles, run_ids)
         reconcile(manifest, rows)
+        record_statuses(sweep_dir, rows)
         if tty:
             width = shutil.get_terminal_size((120, 20)).columns
             text = format_table(rows, metrics, width=width) + f"\n{counts(rows)}   (Ctrl-C stops following)"

@@ -37,6 +37,7 @@ DEFAULT_DB = "mlflow.db"
 MLFLOW_FILE = "mlflow.json"  # {"run_id", "experiment_id", "tracking_uri", "synced"}
 STEP_KEY = "train.loss"  # the step metric whose history tells how far a run was logged
 LOCK_PATTERNS = ("database is locked", "database table is locked", "database schema has changed")
+INVALID_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-. :/]")
 MAX_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
 log = logging.getLogger(__name__)
 
@@ -132,6 +133,14 @@ def experiment_id(mlc: Any, name: str, uri: str) -> str:
         return retry(lambda: mlc.get_experiment_by_name(name), what="look up the experiment").experiment_id
 
 
+def metric_key(name: str) -> str:
+    """``name`` with the characters MLflow refuses in metric names replaced: ``mAP@0.1`` → ``mAP_0.1``.
+
+    MLflow accepts alphanumerics, ``_ - . : /`` and spaces; result records keep the original names.
+    """
+    return INVALID_KEY_CHARS.sub("_", name)
+
+
 def flatten_params(resolved: dict[str, Any]) -> dict[str, str]:
     """Resolved run config → MLflow params: ``model``, ``model.<arg>``, ``trainer.lr``, ``benchmarks``..."""
     out: dict[str, str] = {}
@@ -186,6 +195,9 @@ class RunTracker:
         try:
             return retry(fn, what=what)
         except Exception as err:
+            if getattr(err, "error_code", "") == "INVALID_PARAMETER_VALUE":  # bad input, the store is fine
+                log.warning("MLflow refused %s: %s", what, err)
+                return None
             self.online = False
             log.warning(
                 "MLflow unavailable (%s: %s); results stay in %s, replay with `bench sync`",
@@ -247,7 +259,7 @@ class RunTracker:
         if self.run_id is None or not rows:
             return self.run_id is not None and self.online
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, int(s)) for k, v, s in rows]
+        metrics = [Metric(metric_key(k), float(v), now, int(s)) for k, v, s in rows]
         for i in range(0, len(metrics), MAX_BATCH):
             chunk = metrics[i : i + MAX_BATCH]
             self._call("log metrics", lambda c=chunk: self._mlc.log_batch(self.run_id, metrics=c))

@@ -42,4 +42,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
     problem = slurm_problem()
     if problem:
-        pytest.exit(f"HENASY_REQUIRE_SLURM=1 but SLURM is not usable: {problem} (scripts/slurm_local.sh start)", returncode=1)
+        pytest.exit(
+            f"HENASY_REQUIRE_SLURM=1 but SLURM is not usable: {problem} (scripts/slurm_local.sh start)",
+            returncode=1,
+        )

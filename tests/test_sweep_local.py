@@ -1,8 +1,8 @@
 """Sweeps on the local and debug executors: submit, manifest, MLflow, failure reports, kill → resume with the
 same final weights as an uninterrupted run, reruns that submit nothing, and a resumable Optuna search.
 
-Rows train ``lavila_tiny`` for a few steps on the tiny synthetic set without benchmarks (the benchmark
-runner is exercised by its own tests; a result record is complete once every requested benchmark is in).
+Rows train ``lavila_tiny`` for a few steps on the tiny synthetic set and evaluate EgoMCQ on its first items
+(records marked partial); the search trains only (objective: the final training loss).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ name: test/local
 table: 9
 base:
   model: lavila_tiny
-  benchmarks: []
+  benchmarks: [egomcq]
+  eval: {limit: 8, batch_size: 8, num_workers: 0}
 scales:
   smoke:
     overrides: {trainer.epochs: 4, trainer.max_steps: 4, trainer.batch_size: 8, trainer.checkpoint_every: 2}
@@ -39,7 +40,7 @@ rows:
   - label: bad
     overrides: {model.no_such_option: 1}
   - label: long
-    overrides: {trainer.max_steps: 12, trainer.seed: 2}
+    overrides: {trainer.max_steps: 16, trainer.seed: 2, trainer.checkpoint_every: 3}
 """
 
 SEARCH = """
@@ -94,49 +95,78 @@ def test_local_sweep_reports_failures_and_resumes_a_killed_job(
     workdir: Path, synth_tiny: Path, capsys: pytest.CaptureFixture
 ) -> None:
     data = ["--data", str(synth_tiny)]
-    assert main(["sweep", "spec.yaml", *data, "--detach", "--only", "bad", "--only", "long"]) == 0
+    assert main(["sweep", "spec.yaml", *data, "--detach", "--only", "long"]) == 0
     sweep_dir = workdir / "runs" / "test" / "local" / "smoke"
     manifest = read_manifest(sweep_dir)
     runs = {e["label"]: (run_id, e) for run_id, e in manifest["runs"].items()}
-    assert set(runs) == {"bad", "long"} and all(e["executor"] == "local" for _, e in runs.values())
+    assert set(runs) == {"long"} and runs["long"][1]["executor"] == "local"
     long_id, long_entry = runs["long"]
     long_dir = Path(long_entry["run_dir"])
 
-    # Kill the long job half-way (after a checkpoint), like a node dying: no chance to clean up.
-    wait_for("a mid-training checkpoint", lambda: records.read_state(long_dir).get("step", 0) >= 6)
-    kill_job(long_entry["job_id"])
-    wait_for("the other jobs to end", lambda: all(not e["job_id"] or _ended(e) for _, e in runs.values()))
+    # Preempt it (USR2, as SLURM does before a time limit): submitit calls SweepJob.checkpoint, the job
+    # exits for requeue and its controller restarts it, resuming from the last checkpoint.
+    job_id = long_entry["job_id"]
+    wait_for("a mid-training checkpoint", lambda: records.read_state(long_dir).get("step", 0) >= 4)
+    task = Path(f"/proc/{job_id}/task/{job_id}/children").read_text().split()[0]
+    os.kill(int(task), signal.SIGUSR2)
+    wait_for("the requeued job to resume", lambda: records.read_state(long_dir).get("resumed") is True)
+    assert records.read_state(long_dir)["step"] >= 4  # saved at the signal, not back to the last checkpoint
+    log = (sweep_dir / "submitit" / job_id / f"{job_id}_0_log.out").read_text()
+    assert (
+        "Calling checkpoint method" in log and "Requeued job" in log and "triggered an exception" not in log
+    )
+
+    # Then kill it half-way, like a node dying: no chance to clean up.
+    wait_for("a later checkpoint", lambda: records.read_state(long_dir).get("step", 0) >= 8)
+    kill_job(job_id)
+    wait_for("the killed job to be gone", lambda: _ended(long_entry))
 
     assert main(["status", "spec.yaml"]) == 1
     out = capsys.readouterr().out
-    assert "2 failed" in out
-    assert "unknown LaViLa option" in out or "no_such_option" in out  # the bad row's error tail
+    assert "1 failed" in out and "job ended without a result" in out
     uri = f"sqlite:///{workdir / 'mlflow.db'}"
     long_mlflow = json.loads((long_dir / "mlflow.json").read_text())["run_id"]
     assert client(uri).get_run(long_mlflow).info.status == "FAILED"  # killed: not left RUNNING
-    bad_mlflow = json.loads((Path(runs["bad"][1]["run_dir"]) / "mlflow.json").read_text())["run_id"]
-    assert client(uri).get_run(bad_mlflow).data.tags["bench.failure"]
 
     # Rerun: only the unfinished row is submitted; it resumes from its checkpoint and finishes.
     assert main(["sweep", "spec.yaml", *data, "--only", "long"]) == 0
     assert "submitted 1 job(s)" in capsys.readouterr().out
     summary = json.loads((long_dir / "summary.json").read_text())
-    assert 4 <= summary["resumed_from_step"] < 12 and summary["step"] == 12
+    assert 6 <= summary["resumed_from_step"] < 16 and summary["step"] == 16
     run = client(uri).get_run(long_mlflow)
     assert run.info.status == "FINISHED"
     history = sorted((m.step, m.value) for m in client(uri).get_metric_history(long_mlflow, "train.loss"))
-    assert [s for s, _ in history] == list(range(1, 13))  # each step exactly once
+    assert [s for s, _ in history] == list(range(1, 17))  # each step exactly once, over three attempts
 
     # Same weights and metrics as an uninterrupted run of the same config (same run id, another folder).
     ref_dir = workdir / "reference"
-    assert main(["sweep", "spec.yaml", *data, "--only", "long", "--executor", "debug", "--out", str(ref_dir), "--no-tracking"]) == 0
+    assert (
+        main(
+            [
+                "sweep",
+                "spec.yaml",
+                *data,
+                "--only",
+                "long",
+                "--executor",
+                "debug",
+                "--out",
+                str(ref_dir),
+                "--no-tracking",
+            ]
+        )
+        == 0
+    )
     reference, resumed = weights(ref_dir / long_id), weights(long_dir)
     assert reference.keys() == resumed.keys()
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
     ref_losses = [(r["step"], r["loss"]) for r in _rows(ref_dir / long_id)]
     assert history == ref_losses
-    ref_result = records.read_result(ref_dir / long_id)
-    assert records.read_result(long_dir)["metrics"] == ref_result["metrics"]
+    ref_result, result = records.read_result(ref_dir / long_id), records.read_result(long_dir)
+    assert result["metrics"] == ref_result["metrics"] and {"egomcq.inter", "egomcq.intra"} <= set(
+        result["metrics"]
+    )
+    assert run.data.metrics["egomcq.intra"] == result["metrics"]["egomcq.intra"]
 
     # A second run of the finished row submits nothing.
     assert main(["sweep", "spec.yaml", *data, "--only", "long"]) == 0
@@ -155,17 +185,52 @@ def _rows(run_dir: Path) -> list[dict]:
     return [r for r in read_metrics(run_dir / "metrics.jsonl") if r.get("event") != "epoch_end"]
 
 
-def test_debug_executor_force_and_a_resumable_optuna_search(
+def test_debug_executor_failure_force_and_a_resumable_optuna_search(
     workdir: Path, synth_tiny: Path, capsys: pytest.CaptureFixture
 ) -> None:
     data = ["--data", str(synth_tiny), "--executor", "debug"]
+    assert main(["sweep", "spec.yaml", *data, "--only", "bad"]) == 1
+    out = capsys.readouterr().out
+    assert "1 failed" in out and "BenchError: unknown LaViLa option" in out  # the error tail
+    assert main(["status", "spec.yaml"]) == 1
+    assert "no_such_option" in capsys.readouterr().out
+    bad_dir = next(iter(read_manifest(workdir / "runs" / "test" / "local" / "smoke")["runs"].values()))[
+        "run_dir"
+    ]
+    bad_mlflow = json.loads((Path(bad_dir) / "mlflow.json").read_text())["run_id"]
+    failed = client(f"sqlite:///{workdir / 'mlflow.db'}").get_run(bad_mlflow)
+    assert failed.info.status == "FAILED" and "no_such_option" in failed.data.tags["bench.failure"]
+
     assert main(["sweep", "spec.yaml", *data, "--only", "short"]) == 0
-    run_id, entry = next(iter(read_manifest(workdir / "runs" / "test" / "local" / "smoke")["runs"].items()))
+    run_id, entry = next(
+        (r, e)
+        for r, e in read_manifest(workdir / "runs" / "test" / "local" / "smoke")["runs"].items()
+        if e["label"] == "short"
+    )
     first = records.read_result(entry["run_dir"])
+    statuses = {
+        e["label"]: e["status"]
+        for e in read_manifest(workdir / "runs" / "test" / "local" / "smoke")["runs"].values()
+    }
+    assert statuses == {"short": "finished", "bad": "failed"}
     assert first["complete"] and first["run_id"] == run_id and first["train"]["step"] == 4
+    assert [r["benchmark"] for r in first["records"]] == ["egomcq"] and first["records"][0]["partial"]
+    assert records.read_json(records.eval_record_path(entry["run_dir"], "egomcq"))[0]["n_items"] == 8
     assert main(["sweep", "spec.yaml", *data, "--only", "short", "--force"]) == 0
     assert "submitted 1 job(s)" in capsys.readouterr().out
     assert records.read_result(entry["run_dir"])["finished_at"] > first["finished_at"]
+
+    # A result that never reached a tracking store is replayed by `bench sync` (here: into a fresh store).
+    other = f"sqlite:///{workdir / 'other.db'}"
+    assert main(["sync", "spec.yaml", "--tracking-uri", other]) == 0
+    assert "1 run(s) synced" in capsys.readouterr().out
+    replayed = client(other).search_runs([client(other).get_experiment_by_name("test/local").experiment_id])
+    assert [(r.data.tags["bench.row"], r.info.status) for r in replayed] == [("short", "FINISHED")]
+    assert (
+        replayed[0].data.metrics["egomcq.intra"]
+        == records.read_result(entry["run_dir"])["metrics"]["egomcq.intra"]
+    )
+    assert main(["status"]) == 0 and "test/local [smoke]" in capsys.readouterr().out
 
     assert main(["sweep", "search.yaml", *data]) == 0
     out = capsys.readouterr().out

@@ -14,7 +14,14 @@ from henasy.errors import BenchError, DataFormatError
 from sweeps.expand import expand, nest_model_keys, run_id_of, trial_run, variants
 from sweeps.spec import list_specs, load_spec, resolve_spec_path
 
-SHIPPED = ["ablations/losses", "ablations/architecture", "tables/table1", "tables/table2", "tables/table6", "search/loss_weights"]
+SHIPPED = [
+    "ablations/losses",
+    "ablations/architecture",
+    "tables/table1",
+    "tables/table2",
+    "tables/table6",
+    "search/loss_weights",
+]
 TABLE3_LABELS = [
     "L_ego",
     "L_ego + L_NEC",
@@ -91,7 +98,9 @@ def test_run_ids_are_deterministic_and_ignore_non_result_settings(tmp_path: Path
     first = expand(spec, scale="smoke", data_root="/d")
     again = expand(load_spec(write(tmp_path, MINI, "copy.yaml")), scale="smoke", data_root="/d")
     assert [r.run_id for r in first] == [r.run_id for r in again]
-    quiet = expand(spec, scale="smoke", data_root="/d", overrides={"trainer.num_workers": 3, "trainer.log_every": 5})
+    quiet = expand(
+        spec, scale="smoke", data_root="/d", overrides={"trainer.num_workers": 3, "trainer.log_every": 5}
+    )
     assert [r.run_id for r in quiet] == [r.run_id for r in first]
     other = expand(spec, scale="smoke", data_root="/d", overrides={"trainer.lr": 2e-3})
     assert not {r.run_id for r in other} & {r.run_id for r in first}
@@ -99,7 +108,11 @@ def test_run_ids_are_deterministic_and_ignore_non_result_settings(tmp_path: Path
     assert first[0].run_id == run_id_of(first[0].resolved())
     # Override order: base < scale < row < command line.
     run = expand(spec, scale="smoke", data_root="/d", overrides={"trainer.batch_size": 4})[1]
-    assert (run.config["trainer"]["lr"], run.config["trainer"]["seed"], run.config["trainer"]["batch_size"]) == (1e-3, 2, 4)
+    assert (
+        run.config["trainer"]["lr"],
+        run.config["trainer"]["seed"],
+        run.config["trainer"]["batch_size"],
+    ) == (1e-3, 2, 4)
     assert run.config["trainer"]["progress"] is False and run.params == {"trainer.seed": 2}
 
 
@@ -112,7 +125,9 @@ def test_axes_expand_as_a_product_with_rows(tmp_path: Path) -> None:
 
 
 def test_nested_model_keys_merge_in_order() -> None:
-    merged = nest_model_keys({"model.loss_weights": {"nec": 0.5, "vec": 0.5}, "model.loss_weights.vec": 0.1, "trainer.lr": 1})
+    merged = nest_model_keys(
+        {"model.loss_weights": {"nec": 0.5, "vec": 0.5}, "model.loss_weights.vec": 0.1, "trainer.lr": 1}
+    )
     assert merged == {"model.loss_weights": {"nec": 0.5, "vec": 0.1}, "trainer.lr": 1}
     spec = load_spec("search/loss_weights")
     run = trial_run(spec, 3, {"model.loss_weights.nec": 0.25}, scale="smoke", data_root="/d")
@@ -123,16 +138,32 @@ def test_nested_model_keys_merge_in_order() -> None:
     ("text", "line", "needle"),
     [
         ("base:\n  model: x\n  overides: {}\n", 3, "unknown key 'overides' in base"),
-        ("base:\n  model: x\nrows:\n  - label: a\n    overrides: {trainer.lr: 1}\n  - label: a\n", 6, "used twice"),
-        ("base:\n  model: x\n  overrides:\n    trainer.lrate: 0.1\n", 4, "unknown config key 'trainer.lrate'"),
+        (
+            "base:\n  model: x\nrows:\n  - label: a\n    overrides: {trainer.lr: 1}\n  - label: a\n",
+            6,
+            "used twice",
+        ),
+        (
+            "base:\n  model: x\n  overrides:\n    trainer.lrate: 0.1\n",
+            4,
+            "unknown config key 'trainer.lrate'",
+        ),
         ("base:\n  model: x\n  overrides:\n    lr: 0.1\n", 4, "not a dotted config key"),
         ("base:\n  model: x\n  overrides: {trainer.batch_size: big}\n", 3, "trainer.batch_size expects int"),
         ("base:\n  model: x\nscales:\n  huge: {}\n", 4, "unknown key 'huge' in scales"),
         ("base:\n  model: x\nscales:\n  smoke:\n    resources: {gpu: 1}\n", 5, "unknown key 'gpu'"),
         ("base: {model: x}\nbase: {model: y}\n", 2, "duplicate key 'base'"),
         ("base:\n  model: x\n  benchmarks: egomcq\n", 3, "list of benchmark names"),
-        ("search:\n  objective: egomcq\n  space: {model.a: {type: float, low: 0, high: 1}}\n", 2, "'<benchmark>.<metric>'"),
-        ("search:\n  objective: a.b\n  space:\n    model.a: {type: float, low: 2, high: 1}\n", 4, "low (2) must be below high (1)"),
+        (
+            "search:\n  objective: egomcq\n  space: {model.a: {type: float, low: 0, high: 1}}\n",
+            2,
+            "'<benchmark>.<metric>'",
+        ),
+        (
+            "search:\n  objective: a.b\n  space:\n    model.a: {type: float, low: 2, high: 1}\n",
+            4,
+            "low (2) must be below high (1)",
+        ),
         ("base: [1, 2\n", 2, "not valid YAML"),
     ],
 )
@@ -146,12 +177,16 @@ def test_bad_specs_name_file_line_and_key(tmp_path: Path, text: str, line: int, 
 
 
 def test_unknown_key_error_lists_the_allowed_keys(tmp_path: Path) -> None:
-    with pytest.raises(DataFormatError, match=r"expected one of model, overrides, benchmarks, eval, train, checkpoint"):
+    with pytest.raises(
+        DataFormatError, match=r"expected one of model, overrides, benchmarks, eval, train, checkpoint"
+    ):
         load_spec(write(tmp_path, "base:\n  modle: x\n"))
 
 
 def test_unknown_model_fails_only_when_the_spec_is_expanded(tmp_path: Path) -> None:
-    spec = load_spec(write(tmp_path, "base:\n  model: henasy\nscales:\n  smoke:\n    models: {henasy: henasy_tinyy}\n"))
+    spec = load_spec(
+        write(tmp_path, "base:\n  model: henasy\nscales:\n  smoke:\n    models: {henasy: henasy_tinyy}\n")
+    )
     with pytest.raises(BenchError, match=r"unknown model 'henasy_tinyy'.*Did you mean 'henasy_tiny'"):
         expand(spec, scale="smoke", data_root="/d")
     assert expand(spec, scale="paper", data_root="/d")[0].model == "henasy"
@@ -166,16 +201,26 @@ def test_resolution_accepts_names_files_and_suggests(tmp_path: Path) -> None:
         resolve_spec_path("ablations/loses")
 
 
-def test_dry_run_prints_the_runs_and_submits_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+def test_dry_run_prints_the_runs_and_submits_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["sweep", "ablations/losses.yaml", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    runs = expand(load_spec("ablations/losses"), scale="smoke", data_root=str(tmp_path / "data" / "synth-small-seed0"))
+    runs = expand(
+        load_spec("ablations/losses"), scale="smoke", data_root=str(tmp_path / "data" / "synth-small-seed0")
+    )
     for run in runs:
         assert run.run_id in out and run.label in out
     assert "would submit 6 job(s)" in out
-    assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists() and not (tmp_path / "mlflow.db").exists()
-    assert main(["sweep", "ablations/losses.yaml", "--scale", "paper", "--dry-run"]) == 2  # paper needs --data
+    assert (
+        not (tmp_path / "runs").exists()
+        and not (tmp_path / "data").exists()
+        and not (tmp_path / "mlflow.db").exists()
+    )
+    assert (
+        main(["sweep", "ablations/losses.yaml", "--scale", "paper", "--dry-run"]) == 2
+    )  # paper needs --data
     assert "--data DIR" in capsys.readouterr().err
 
 

@@ -39,10 +39,22 @@ def _history(uri: str, run_id: str, key: str = "train.loss") -> list[tuple[int, 
     return sorted((m.step, m.value) for m in client(uri).get_metric_history(run_id, key))
 
 
-def test_tracking_uri_defaults_to_an_absolute_sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(scope="module")
+def uri(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One MLflow SQLite store shared by the tests of this module (each uses its own experiment)."""
+    store = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+    ensure_store(store)
+    return store
+
+
+def test_tracking_uri_defaults_to_an_absolute_sqlite_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     assert resolve_tracking_uri(cwd=tmp_path) == f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert resolve_tracking_uri("sqlite:///sub/x.db", cwd=tmp_path) == f"sqlite:///{tmp_path / 'sub' / 'x.db'}"
+    assert (
+        resolve_tracking_uri("sqlite:///sub/x.db", cwd=tmp_path) == f"sqlite:///{tmp_path / 'sub' / 'x.db'}"
+    )
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
     assert resolve_tracking_uri(cwd=tmp_path) == "http://127.0.0.1:5000"
 
@@ -61,9 +73,7 @@ def test_retry_backs_off_on_locked_database_only() -> None:
         retry(lambda: (_ for _ in ()).throw(ValueError("other")), what="test")
 
 
-def test_restarted_job_continues_the_same_run_and_logs_each_step_once(tmp_path: Path) -> None:
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    ensure_store(uri)
+def test_restarted_job_continues_the_same_run_and_logs_each_step_once(tmp_path: Path, uri: str) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     # Attempt 1: steps 1-6, checkpoint (flush) after step 2 only, killed after step 6 (its last checkpoint
@@ -101,7 +111,7 @@ def test_restarted_job_continues_the_same_run_and_logs_each_step_once(tmp_path: 
     assert run.info.status == "FINISHED" and run.data.params["trainer.lr"] == "0.1"
 
 
-def test_offline_result_is_replayed_by_sync(tmp_path: Path) -> None:
+def test_offline_result_is_replayed_by_sync(tmp_path: Path, uri: str) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     blocked = tmp_path / "not-a-dir"
@@ -109,14 +119,20 @@ def test_offline_result_is_replayed_by_sync(tmp_path: Path) -> None:
     offline = RunTracker(f"sqlite:///{blocked / 'mlflow.db'}", run_dir, experiment="exp", run_name="row")
     assert offline.open(params={}, tags={}) is None and not offline.online
     _write_steps(run_dir, range(1, 6))
-    record = {"run_id": "r1", "label": "row", "sweep": "s", "table": "3", "scale": "smoke", "config": {"model": "m"},
-              "metrics": {"egomcq.intra": 42.5, "egomcq.inter": 90.0}, "train": {"final_loss": 0.2}}
+    record = {
+        "run_id": "r1",
+        "label": "row",
+        "sweep": "s",
+        "table": "3",
+        "scale": "smoke",
+        "config": {"model": "m"},
+        "metrics": {"egomcq.intra": 42.5, "egomcq.inter": 90.0},
+        "train": {"final_loss": 0.2},
+    }
     (run_dir / "result.json").write_text(json.dumps(record))
     assert not publish_result(offline, run_dir, record)
 
-    uri = f"sqlite:///{tmp_path / 'good.db'}"
-    ensure_store(uri)
-    assert sync_run(uri, run_dir, record, experiment="exp") == "synced"
+    assert sync_run(uri, run_dir, record, experiment="exp-sync") == "synced"
     info = json.loads((run_dir / "mlflow.json").read_text())
     run = client(uri).get_run(info["run_id"])
     assert run.info.status == "FINISHED" and info["synced"] is True
@@ -124,7 +140,7 @@ def test_offline_result_is_replayed_by_sync(tmp_path: Path) -> None:
     assert [s for s, _ in _history(uri, info["run_id"])] == [1, 2, 3, 4, 5]
     artifacts = {a.path for a in client(uri).list_artifacts(info["run_id"], "results")}
     assert "results/result.json" in artifacts
-    assert sync_run(uri, run_dir, record, experiment="exp") == "already"
+    assert sync_run(uri, run_dir, record, experiment="exp-sync") == "already"
 
 
 def _writer(uri: str, run_dir: str, index: int) -> None:
@@ -168,13 +184,11 @@ def test_eight_concurrent_writers_lose_no_metric(tmp_path: Path) -> None:
     assert total == WRITERS * STEPS * 2
 
 
-def test_optuna_study_lives_in_the_mlflow_database(tmp_path: Path) -> None:
+def test_optuna_study_lives_in_the_mlflow_database(tmp_path: Path, uri: str) -> None:
     import optuna
 
     from sweeps.optuna_search import JOURNAL_TABLE, study_storage
 
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    ensure_store(uri)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name="s", storage=study_storage(uri, tmp_path), direction="minimize")
     study.optimize(lambda t: (t.suggest_float("x", -1, 1) - 0.3) ** 2, n_trials=4)
@@ -182,10 +196,20 @@ def test_optuna_study_lives_in_the_mlflow_database(tmp_path: Path) -> None:
     assert len(again.trials) == 4 and again.best_value == study.best_value
     import sqlite3
 
-    with sqlite3.connect(tmp_path / "mlflow.db") as con:
+    with sqlite3.connect(uri.removeprefix("sqlite:///")) as con:
         tables = {row[0] for row in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {JOURNAL_TABLE, "runs", "experiments"} <= tables
     mlc = client(uri)  # MLflow still works on the shared file
     run = mlc.create_run(mlc.create_experiment("after-optuna"))
     mlc.log_metric(run.info.run_id, "m", 1.0)
     assert mlc.get_run(run.info.run_id).data.metrics["m"] == 1.0
+
+
+def test_metric_names_mlflow_refuses_are_sanitised_and_tracking_stays_online(
+    tmp_path: Path, uri: str
+) -> None:
+    tracker = RunTracker(uri, tmp_path, experiment="names", run_name="row")
+    run_id = tracker.open(params={}, tags={})
+    assert tracker.log_metrics([("egomq.mAP@0.1", 0.5, 0), ("egonlq.r1_iou0.3", 0.25, 0)])
+    assert tracker.online
+    assert client(uri).get_run(run_id).data.metrics == {"egomq.mAP_0.1": 0.5, "egonlq.r1_iou0.3": 0.25}

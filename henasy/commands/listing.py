@@ -14,7 +14,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="examples:\n  bench list\n  bench list models",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("kind", nargs="?", choices=["models", "benchmarks", "sweeps", "tables"], help="only this registry")
+    p.add_argument(
+        "kind", nargs="?", choices=["models", "benchmarks", "sweeps", "tables"], help="only this registry"
+    )
     p.set_defaults(func=run)
 
 

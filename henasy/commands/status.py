@@ -66,12 +66,13 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.watch:
             try:
-                rows = monitor.follow(lambda f=folder: manifest.read_manifest(f), metrics=metrics)
+                rows = monitor.follow(folder, metrics=metrics)
             except KeyboardInterrupt:
                 return 130
         else:
             rows = monitor.statuses(data)
             monitor.reconcile(data, rows)
+            monitor.record_statuses(folder, rows)
         print(monitor.format_table(rows, metrics))
         print(monitor.counts(rows))
         for row in rows:

@@ -143,6 +143,8 @@ def options_from_args(args: argparse.Namespace) -> object:
 
 def run(args: argparse.Namespace) -> int:
     """Plan, submit, follow; exit 1 when a row failed."""
+    import sys
+
     from sweeps import launch, manifest, monitor
     from sweeps.spec import load_spec
 
@@ -162,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 0
     print(head, flush=True)
-    handles = launch.launch(plan)
+    handles = launch.launch(plan, progress=sys.stderr.isatty())
     skipped = {d: sum(1 for v in plan.decisions.values() if v == d) for d in (launch.FINISHED, launch.ACTIVE)}
     print(
         f"submitted {len(handles)} job(s) to the {plan.executor} executor"
@@ -181,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     run_ids = [r.run_id for r in plan.runs]
     try:
         rows = monitor.follow(
-            lambda: manifest.read_manifest(plan.sweep_dir),
+            plan.sweep_dir,
             handles=handles,
             run_ids=run_ids,
             metrics=spec.metrics,
@@ -192,9 +194,10 @@ def run(args: argparse.Namespace) -> int:
             f"rerun `bench sweep {args.spec}` to resume from the checkpoints, or use --detach.",
         )
         return 130
-    print()
-    print(monitor.format_table(rows, spec.metrics))
-    print(monitor.counts(rows))
+    if not sys.stdout.isatty():  # on a terminal the live table already shows the final state
+        print()
+        print(monitor.format_table(rows, spec.metrics))
+        print(monitor.counts(rows))
     report = monitor.error_report(rows)
     if report:
         print("\nfailed rows:\n" + report)

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
             totals[outcome] += 1
             if outcome != "already":
                 print(f"{data.get('sweep')} {row.label} [{row.run_id}]: {outcome}")
-        totals["failed_marked"] += monitor.reconcile(data, rows)
+        totals["failed_marked"] += monitor.reconcile(data, rows, force=True)
     print(
         f"{totals['synced']} run(s) synced, {totals['already']} already in MLflow, {totals['offline']} could not reach "
         f"MLflow, {totals['failed_marked']} dead run(s) marked FAILED"

@@ -82,7 +82,9 @@ class DataConfig:
     hard_negative_sec: float | None = None  # EgoNCE hard negatives from within this many seconds (None: off)
     limit: int | None = None  # train on the first N clips only (smoke runs)
     on_error: str = "raise"  # unreadable video: "raise" (stop, naming the file) or "skip" (drop it, count it)
-    boxes: bool = True  # read hand/object boxes (ego4d/hand_object/) when the folder exists (projection losses)
+    boxes: bool = (
+        True  # read hand/object boxes (ego4d/hand_object/) when the folder exists (projection losses)
+    )
     verb_phrases: str | None = None  # verb_phrases.json for HENASY's VEC; None: the rule-based extractor
 
     def validate(self) -> None:

@@ -113,7 +113,9 @@ class TrainCollate:
             ]
         batch = collate(rows)
         batch.pop(SKIPPED_KEY, None)
-        batch["texts"] = list(batch["text"])  # raw narrations (B̃,): HENASY's VEC extracts verb phrases from them
+        batch["texts"] = list(
+            batch["text"]
+        )  # raw narrations (B̃,): HENASY's VEC extracts verb phrases from them
         batch["text"] = self.tokenize(batch["text"])  # (B̃, L)
         batch["num_positives"] = len(positives)
         if skipped:
