@@ -32,10 +32,14 @@ COMMAND_MODULES = [
 ]
 
 EPILOG = """examples:
+  bench sweep ablations/losses.yaml                  the paper's loss ablation (Table 3), smoke scale, local
+  bench table --id 3                                 render it beside the paper's numbers
+  bench compare henasy helpinghands --cost           Table 5: parameters, GFLOPs, latency, memory
   bench list models                                  what is registered
   bench data synth --out data/synth --size small     write the synthetic egocentric dataset
   bench info lavila                                  parameter count of the paper preset (meta device)
   bench train lavila_tiny --data data/synth --out runs/lavila_tiny
+  bench eval lavila_tiny egomcq ek100_mir --data data/synth
 """
 
 

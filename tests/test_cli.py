@@ -15,7 +15,20 @@ def test_help_lists_subcommands(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("list", "data", "info", "ckpt"):
+    for command in (
+        "list",
+        "data",
+        "info",
+        "ckpt",
+        "train",
+        "eval",
+        "ground",
+        "sweep",
+        "status",
+        "sync",
+        "table",
+        "compare",
+    ):
         assert command in out
     assert "examples:" in out
 
