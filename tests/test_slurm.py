@@ -14,11 +14,11 @@ import os
 import subprocess
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+from sweep_support import reference_sweep, wait_for
 
 from henasy.cli import main
 from sweeps import records
@@ -83,14 +83,6 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def wait_for(what: str, predicate: Callable[[], bool], limit_s: float = 150.0, every_s: float = 0.2) -> None:
-    deadline = time.monotonic() + limit_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(every_s)
-
-
 def squeue_state(job_id: str) -> tuple[str, str]:
     out = subprocess.run(
         ["squeue", "-h", "-r", "-o", "%i|%T|%r"], capture_output=True, text=True, check=True
@@ -150,23 +142,7 @@ def test_slurm_sweep_requeue_resumes_and_failure_is_reported(
 
     # Same weights as an uninterrupted run of the same config (in-process, same run id).
     ref = workdir / "reference"
-    assert (
-        main(
-            [
-                "sweep",
-                "spec.yaml",
-                *data,
-                "--only",
-                "long",
-                "--executor",
-                "debug",
-                "--out",
-                str(ref),
-                "--no-tracking",
-            ]
-        )
-        == 0
-    )
+    assert reference_sweep(data, ref) == 0
     a = torch.load(ref / long_id / "last.pt", weights_only=True)["model"]
     b = torch.load(long_dir / "last.pt", weights_only=True)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

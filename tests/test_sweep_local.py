@@ -11,12 +11,11 @@ import json
 import os
 import signal
 import textwrap
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
+from sweep_support import reference_sweep, wait_for, weights
 
 from henasy.cli import main
 from sweeps import records
@@ -61,14 +60,6 @@ search:
 """
 
 
-def wait_for(what: str, predicate: Callable[[], bool], limit_s: float = 120.0) -> None:
-    deadline = time.monotonic() + limit_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
 def kill_job(job_id: str) -> None:
     """SIGKILL a local submitit job: its task processes first, then the controller (job id = its pid)."""
     pid = int(job_id)
@@ -76,10 +67,6 @@ def kill_job(job_id: str) -> None:
     for child in children:
         os.kill(int(child), signal.SIGKILL)
     os.kill(pid, signal.SIGKILL)
-
-
-def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)["model"]
 
 
 @pytest.fixture()
@@ -140,23 +127,7 @@ def test_local_sweep_reports_failures_and_resumes_a_killed_job(
 
     # Same weights and metrics as an uninterrupted run of the same config (same run id, another folder).
     ref_dir = workdir / "reference"
-    assert (
-        main(
-            [
-                "sweep",
-                "spec.yaml",
-                *data,
-                "--only",
-                "long",
-                "--executor",
-                "debug",
-                "--out",
-                str(ref_dir),
-                "--no-tracking",
-            ]
-        )
-        == 0
-    )
+    assert reference_sweep(data, ref_dir) == 0
     reference, resumed = weights(ref_dir / long_id), weights(long_dir)
     assert reference.keys() == resumed.keys()
     assert all(torch.equal(reference[k], resumed[k]) for k in reference)
