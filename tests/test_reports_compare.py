@@ -155,6 +155,10 @@ def test_cli_compare_with_record_files(tmp_path: Path, capsys: pytest.CaptureFix
     assert inter["diff"] == 50.0 and inter["excludes_zero"] is True and inter["n_items"] == 60
     assert main(args) == 0
     assert "yes (CI excludes 0)" in capsys.readouterr().out
+    # one model, two checkpoints (trained vs untrained): the columns still say which is which
+    same = ["compare", "m", "m", "--records", str(tmp_path / "a.json"), str(run_dir), "--n-boot", "200"]
+    assert main(same) == 0
+    assert "| m [A] | m [B] | Δ (m [A] − m [B])" in capsys.readouterr().out
 
 
 def test_cli_compare_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -135,6 +135,8 @@ def test_size_names_match_the_generator() -> None:
 def test_small_size_has_2000_training_clips_and_held_out_backgrounds_only_in_evaluation() -> None:
     plan = plan_dataset(0, SIZES["small"])
     assert sum(len(s.actions) for s in plan.ego_train) >= 2000
+    # many short scenes, not few long ones: otherwise a model can memorise scenes (see sizes.py)
+    assert len(plan.ego_train) >= 150 and max(len(s.actions) for s in plan.ego_train) <= 15
     train = plan.ego_train + [s for s, _ in plan.ek_train] + [s for s, _ in plan.egtea_train]
     evaluation = plan.ego_eval + [s for s, _ in plan.ek_val] + [s for s, _ in plan.egtea_eval]
     held = set(plan.world.held_out_backgrounds)

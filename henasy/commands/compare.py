@@ -131,6 +131,8 @@ def _run_metrics(args: argparse.Namespace) -> int:
             f"comparing metrics takes exactly two models (got {len(args.models)}); --cost takes more"
         )
     name_a, name_b = args.models
+    if name_a == name_b:  # e.g. trained vs untrained checkpoints of one model: columns must still differ
+        name_a, name_b = f"{name_a} [A]", f"{name_b} [B]"
     sources: dict[str, Any] = {}
     if args.records:
         if len(args.records) != 2:
@@ -146,7 +148,7 @@ def _run_metrics(args: argparse.Namespace) -> int:
                 f"no MLflow store at {uri}: pass --tracking-uri, or give result files with --records"
             )
         recs = []
-        for side, name in (("A", name_a), ("B", name_b)):
+        for side, name in zip("AB", args.models):
             found = records_from_mlflow(mlc, name, args.sweep)
             if not found:
                 raise BenchError(

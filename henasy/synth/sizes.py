@@ -3,6 +3,13 @@
 ``tiny`` is a handful of short videos that generate in a few seconds; ``small`` has 2,200 EgoClip
 training clips so a tiny model learns in minutes; ``medium`` is about five times larger. Frames are
 128×96 at 15 fps; Ego4D videos are stored in 30-s chunks so clips cross chunk boundaries.
+
+EgoClip training clips come from many short videos (200 × 11 in ``small``) rather than few long ones:
+a synthetic scene keeps the same objects and background for the whole video, so with few videos a
+model can match narrations to videos by memorising each scene and never learns which object the hand
+acts on. Measured with lavila_tiny (patch 8) after 2,000 steps: 50 × 44 videos left zero-shot EK100-MIR
+mAP at its random level (13.2 vs 11.7 untrained), 200 × 11 lifted it to 19.7 (untrained 12.2),
+400 × 6 to 18.3.
 """
 
 from __future__ import annotations
@@ -61,7 +68,7 @@ SIZES: dict[str, SizeSpec] = {
     ),
     "small": SizeSpec(
         "small",
-        ego_train=(50, 44),
+        ego_train=(200, 11),
         ego_eval=(16, 30),
         ek_train=(16, 30),
         ek_val=(6, 30),
@@ -74,7 +81,7 @@ SIZES: dict[str, SizeSpec] = {
     ),
     "medium": SizeSpec(
         "medium",
-        ego_train=(220, 50),
+        ego_train=(1000, 11),
         ego_eval=(40, 40),
         ek_train=(40, 40),
         ek_val=(12, 40),
