@@ -46,6 +46,7 @@ from baselines.lavila import (
 )
 from henasy.checkpoints import KeyReport, extract_state_dict, load_checked, load_state_dict_file
 from henasy.errors import BenchError, CheckpointError
+from henasy.training.distributed import gather_optional, gather_with_grad
 from henasy.training.egonce import egonce_positive_mask
 
 # LaViLa TSF-L (``CLIP_OPENAI_TIMESFORMER_LARGE``, anchors §2.1–§2.2): ViT-L/14 video tower, 768-wide text tower.
@@ -481,6 +482,8 @@ class HelpingHands(nn.Module):
         verbs, nouns = batch.get("verb_tags"), batch.get("noun_tags")
         if nouns is not None and len(self.noun_excluded) == nouns.shape[-1]:
             nouns = nouns.masked_fill(self.noun_excluded.to(nouns.device), 0)  # run/train.py prepare_data
+        video, text = gather_with_grad(video), gather_with_grad(text)  # global batch under DDP
+        verbs, nouns = gather_optional(verbs), gather_optional(nouns)
         positives = egonce_positive_mask(video.shape[0], verbs, nouns, device=video.device)
         nce = mean_positive_nce(text @ video.T / self.config.loss_temperature, positives)
         out = {"egonce": nce.detach()}

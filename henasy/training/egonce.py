@@ -14,6 +14,9 @@ and its narration as extra rows with their own tags, so B̃ = 2B; every appended
 whole extended batch, exactly as EgoVLP does (the denominator of Eq. 1 then holds all B̃ texts, not only
 the sample's own n′). Nothing special happens here.
 
+Under DistributedDataParallel the embeddings and tags of all processes are gathered first, so B̃ is the
+global batch (LaViLa and EgoVLP do the same); the gradient equals that of one process holding the whole batch.
+
 τ defaults to 0.07, LaViLa's frozen temperature (models we train start from LaViLa); EgoVLP used 0.05.
 The embeddings are used as given: normalise them before calling.
 """
@@ -21,6 +24,8 @@ The embeddings are used as given: normalise them before calling.
 from __future__ import annotations
 
 import torch
+
+from henasy.training.distributed import gather_optional, gather_with_grad
 
 DEFAULT_TEMPERATURE = 0.07
 
@@ -78,6 +83,9 @@ def egonce_directions(
             f"video and text embeddings must both be (B, D) with the same shape, "
             f"got {tuple(video.shape)} and {tuple(text.shape)}"
         )
+    # under DDP the loss runs over the global batch, as in LaViLa / EgoVLP (see henasy.training.distributed)
+    video, text = gather_with_grad(video), gather_with_grad(text)  # (B̃_global, D)
+    verb_tags, noun_tags = gather_optional(verb_tags), gather_optional(noun_tags)
     positives = egonce_positive_mask(video.shape[0], verb_tags, noun_tags, device=video.device)  # (B̃, B̃)
     logits = video @ text.T / temperature  # (B̃, B̃): rows are videos, columns texts
     return _multi_positive_nce(logits, positives), _multi_positive_nce(logits.T, positives.T)
