@@ -75,6 +75,7 @@ from henasy.grouping import (
     GroupSpaceTimeBlock,
     TemporalAwareGrouping,
     assignment_probabilities,
+    normalized_entropy,
     saliency_maps,
     to_grid,
 )
@@ -504,7 +505,8 @@ class HenasyModel(LaViLaDualEncoder):
         Batch: ``video`` (B̃, C, T, H, W), ``text`` (B̃, L) ids, optional ``verb_tags``/``noun_tags`` (B̃, ·)
         multi-hot, ``texts`` raw narrations (first rows), ``boxes`` (R, T, 4, 4) x1y1x2y2 in [0, 1] with
         ``box_valid`` (or ``box_mask``) (R, T, 4) for the first R rows. Returns ``loss``, each term, and
-        ``nec_pairs`` / ``vec_phrases`` / ``proj_boxes`` (0 = the term had no inputs in this batch).
+        ``nec_pairs`` / ``vec_phrases`` / ``proj_boxes`` (0 = the term had no inputs in this batch), and the
+        grouping diagnostics ``boot_entropy`` / ``entity_entropy`` (1 = uniform assignment).
         """
         missing = [key for key in ("video", "text") if key not in batch]
         if missing:
@@ -526,6 +528,9 @@ class HenasyModel(LaViLaDualEncoder):
         result = {"loss": total_loss(terms, self.config.loss_weights)}
         result.update({name: value.detach() for name, value in terms.items()})
         result.update({name: torch.tensor(float(n), device=video.device) for name, n in counts.items()})
+        # grouping sharpness, 1 = uniform (see grouping.normalized_entropy): logged, not optimised
+        result["boot_entropy"] = normalized_entropy(out.local.boot_similarity.detach(), dim=2)
+        result["entity_entropy"] = normalized_entropy(out.local.entity_similarity.detach(), dim=2)
         return result
 
     # -- checkpoints ------------------------------------------------------------------------------------

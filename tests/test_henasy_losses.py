@@ -226,4 +226,6 @@ def test_training_losses_weights_counts_and_missing_inputs(model: HenasyModel) -
     as_lists = {**batch, "boxes": list(batch["boxes"]), "box_mask": list(batch.pop("box_valid"))}
     assert model.training_losses(as_lists)["proj_boxes"].item() == 32  # trainer passthrough: lists, box_mask
     only_ego = henasy_tiny(use_nec=False, use_vec=False, use_proj=False)
-    assert set(only_ego.training_losses(batch)) == {"loss", "egonce"}
+    assert set(only_ego.training_losses(batch)) == {"loss", "egonce", "boot_entropy", "entity_entropy"}
+    for key in ("boot_entropy", "entity_entropy"):  # logged diagnostics, outside the graph
+        assert 0.0 <= out[key].item() <= 1.0 and not out[key].requires_grad

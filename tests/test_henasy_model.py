@@ -16,6 +16,7 @@ from henasy.grouping import (
     GroupDividedAttention,
     GroupSpaceTimeBlock,
     TemporalAwareGrouping,
+    normalized_entropy,
     saliency_maps,
     straight_through_one_hot,
 )
@@ -121,6 +122,13 @@ def test_group_attention_routes_tokens_as_documented() -> None:
 
 
 # ----------------------------------------------------------------------------------------- saliency
+def test_normalized_entropy_hand_computed() -> None:
+    # (B=1, T=1, Q=4, I=3) softmax over groups: uniform column → 1, one-hot → 0, two halves → log 2 / log 4
+    sim = torch.tensor([[0.25, 1.0, 0.5], [0.25, 0.0, 0.5], [0.25, 0.0, 0.0], [0.25, 0.0, 0.0]])[None, None]
+    assert normalized_entropy(sim, dim=2).item() == pytest.approx((1.0 + 0.0 + 0.5) / 3)
+    assert normalized_entropy(torch.ones(1, 1, 1, 5), dim=2).item() == 0.0  # one group: nothing to choose
+
+
 def test_saliency_maps_hand_computed_and_sum_to_one() -> None:
     a_boot = torch.tensor([[0.9, 0.1, 0.5, 0.0], [0.1, 0.9, 0.5, 1.0]]).reshape(1, 1, 2, 4)  # (B, T, G, K)
     a_entity = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]).reshape(1, 1, 3, 2)  # (B, T, E, G)
@@ -225,7 +233,7 @@ def test_frozen_encoders_get_no_gradient_and_stay_in_eval(clip: torch.Tensor) ->
     assert not model.visual.training and not model.transformer.training and model.local_encoder.training
     texts = ["#C C takes the cup", "#C C cuts the onion"]
     losses = model.training_losses({"video": clip, "text": model.tokenize(texts)})
-    assert set(losses) == {"loss", "egonce"}
+    assert set(losses) == {"loss", "egonce", "boot_entropy", "entity_entropy"}
     losses["loss"].backward()
     frozen = [*model.visual.parameters(), *model.transformer.parameters(), model.token_embedding.weight]
     frozen += [model.image_projection, model.text_projection, model.positional_embedding]
