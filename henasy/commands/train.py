@@ -11,7 +11,7 @@ import argparse
 
 EPILOG = """presets:
   paper   HENASY §4: AdamW, fixed lr 3e-5, weight decay 0.01, batch 128, 5 epochs, fp16 autocast on GPU
-  smoke   tiny models from scratch on synthetic data: lr 3e-4, batch 16, 4 epochs, fp32
+  smoke   tiny models from scratch on synthetic data: lr 3e-4, batch 16, 4 epochs, fp32, 1 loader worker
   (default: smoke for *_tiny / *_test models, paper otherwise)
 
 examples:

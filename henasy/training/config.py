@@ -139,6 +139,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "trainer.lr": 3e-4,
         "trainer.precision": "fp32",
         "trainer.checkpoint_every": 20,
+        # one loader process decodes while the main process trains: lavila_tiny on 2 cores, 80 steps,
+        # 49.3 clips/s with 0 workers, 71.5 with 1 (79.5 with OMP_NUM_THREADS=1 too, 75.4 with 2 workers)
+        "trainer.num_workers": 1,
     },
 }
 
