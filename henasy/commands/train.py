@@ -21,6 +21,8 @@ examples:
   bench train lavila --data /datasets/ego --set data.hard_negative_sec=10 --set trainer.precision=bf16
   torchrun --nproc_per_node 2 -m henasy.cli train lavila --data /datasets/ego --out runs/lavila_ddp
 
+  Under torchrun / SLURM (DDP) EgoNCE runs over the global batch: embeddings and tags are gathered across
+  processes (as LaViLa and EgoVLP do), so 2 GPUs × 64 clips train like 1 GPU × 128.
   Re-running with the same --out resumes from last.pt (exact: same final weights as an uninterrupted run);
   a finished run says so and exits 0; --no-resume starts over. Keys for --set: trainer.* (epochs,
   batch_size = clips per optimizer step over all processes, lr, weight_decay, grad_accum_steps,
