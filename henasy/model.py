@@ -107,6 +107,7 @@ class HenasyConfig:
     bootstrap: bool = True  # False = "w/o bootstrap" (Table 4)
     boot_mlp: bool = False  # add an MLP to each bootstrapping cross-attention layer
     gumbel: bool = True  # Gumbel noise in TAG during training (Eq. 11)
+    # (False departs from the paper; on short tiny runs it lets the grouping form: see README, "Does training work?")
     freeze_global: bool = True  # §5.1: global and text encoders frozen
     freeze_text: bool = True
     use_nec: bool = True  # Table 3 switches; EgoNCE is always on
