@@ -151,9 +151,8 @@ def run(ctx: EvalContext) -> BenchResult:
             clip_id = it["clip"].clip_id
             detections[clip_id] = rows
             present = {s.label for s in it["clip"].segments}
-            retrieval[clip_id] = [r for r in rows if r["label"] in present][
-                :RETRIEVAL_CAP
-            ]  # rows sorted by score
+            # rows are sorted by score: keep the best RETRIEVAL_CAP of the classes present
+            retrieval[clip_id] = [r for r in rows if r["label"] in present][:RETRIEVAL_CAP]
     folder = ctx.work_dir / "predictions" / extraction.cache_dir.name
     det_path = atomic_write_json(folder / f"mq_val_detections_seed{opts['seed']}.json", _file(detections))
     ret_path = atomic_write_json(folder / f"mq_val_retrieval_seed{opts['seed']}.json", _file(retrieval))

@@ -136,9 +136,8 @@ def run(ctx: EvalContext) -> BenchResult:
     for batch in ctx.batches(dataset, "grounding: queries"):
         with torch.inference_mode():
             tokens = ctx.model.tokenize(batch["query"]).to(ctx.device)  # (B, L)
-            soft = (
-                ctx.model.ground(batch["video"].to(ctx.device), tokens).float().cpu().numpy()
-            )  # (B, T, S, S)
+            masks = ctx.model.ground(batch["video"].to(ctx.device), tokens)  # (B, T, S, S)
+            soft = masks.float().cpu().numpy()
         gt = batch["gt"].numpy()  # (B, T, S, S)
         if soft.shape != gt.shape:
             raise BenchError(

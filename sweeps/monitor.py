@@ -180,11 +180,12 @@ def error_report(rows: list[RowStatus]) -> str:
     return "\n".join(parts)
 
 
-def record_statuses(sweep_dir: str | Path, rows: list[RowStatus]) -> None:
-    """Write each row's state into its manifest entry (``status``), when it changed."""
-    from sweeps.manifest import read_manifest, update_manifest
+def record_statuses(sweep_dir: str | Path, manifest: dict[str, Any], rows: list[RowStatus]) -> None:
+    """Write each row's state into its manifest entry (``status``) when it differs from ``manifest``
+    (the manifest the rows were computed from, as the callers just read it)."""
+    from sweeps.manifest import update_manifest
 
-    entries = read_manifest(sweep_dir)["runs"]
+    entries = manifest["runs"]
     changed = {
         r.run_id: r.state for r in rows if r.run_id in entries and entries[r.run_id].get("status") != r.state
     }
@@ -220,7 +221,7 @@ def follow(
         manifest = read_manifest(sweep_dir)
         rows = statuses(manifest, handles, run_ids)
         reconcile(manifest, rows)
-        record_statuses(sweep_dir, rows)
+        record_statuses(sweep_dir, manifest, rows)
         if tty:
             width = shutil.get_terminal_size((120, 20)).columns
             text = format_table(rows, metrics, width=width) + f"\n{counts(rows)}   (Ctrl-C stops following)"

@@ -245,7 +245,7 @@ def _collect(
     data = manifest.read_manifest(plan.sweep_dir)
     rows = {row.run_id: row for row in monitor.statuses(data, handles, [r for _, r in active.values()])}
     monitor.reconcile(data, list(rows.values()))
-    monitor.record_statuses(plan.sweep_dir, list(rows.values()))
+    monitor.record_statuses(plan.sweep_dir, data, list(rows.values()))
     for number, (_, run_id) in list(active.items()):
         row = rows.get(run_id)
         if row is None or row.state not in (monitor.FINISHED, monitor.FAILED):

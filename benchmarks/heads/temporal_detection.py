@@ -30,9 +30,8 @@ from torch import nn
 
 FOCAL_ALPHA = 0.25
 FOCAL_GAMMA = 2.0
-RANGE_BASE = (
-    2.0  # level l covers segment lengths [RANGE_BASE·4^l, RANGE_BASE·4^(l+1)) (first from 0, last to ∞)
-)
+# level l covers segment lengths [RANGE_BASE·4^l, RANGE_BASE·4^(l+1)) (first from 0, last to ∞)
+RANGE_BASE = 2.0
 
 
 def level_ranges(num_levels: int) -> list[tuple[float, float]]:

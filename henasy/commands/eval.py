@@ -71,11 +71,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _value(raw: str) -> object:
-    """A YAML value; numbers YAML 1.1 reads as strings (``1e-3``) become floats."""
-    import yaml
-
-    value = yaml.safe_load(raw) if raw.strip() else None
+def _as_number(value: object) -> object:
+    """Numbers YAML 1.1 reads as strings (``1e-3``) become floats; anything else is kept."""
     if isinstance(value, str):
         try:
             return float(value)
@@ -87,22 +84,15 @@ def _value(raw: str) -> object:
 def parse_assignments(
     items: list[str], flag: str, example: str, prefix: str | None = None
 ) -> dict[str, object]:
-    """``["a.b=1", ...]`` → ``{"a.b": 1}``; with ``prefix`` every key must start with it."""
-    import yaml
-
+    """``["a.b=1", ...]`` → ``{"a.b": 1}`` (``parse_overrides``); keys are dotted, and start with ``prefix``."""
     from henasy.errors import BenchError
+    from henasy.training.config import parse_overrides
 
-    out: dict[str, object] = {}
     for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or "." not in key or (prefix and not key.startswith(prefix)):
+        key = item.partition("=")[0].strip()
+        if "." not in key or (prefix and not key.startswith(prefix)):
             raise BenchError(f"{flag} {item!r}: expected {example}")
-        try:
-            out[key] = _value(raw)
-        except yaml.YAMLError as err:
-            raise BenchError(f"{flag} {item!r}: the value is not valid YAML ({type(err).__name__})") from None
-    return out
+    return {k: _as_number(v) for k, v in parse_overrides(items, flag, example).items()}
 
 
 def metrics_table(records: list[dict]) -> str:

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             rows = monitor.statuses(data)
             monitor.reconcile(data, rows)
-            monitor.record_statuses(folder, rows)
+            monitor.record_statuses(folder, data, rows)
         print(monitor.format_table(rows, metrics))
         print(monitor.counts(rows))
         for row in rows:

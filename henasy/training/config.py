@@ -174,19 +174,24 @@ def build_run_config(
     return config
 
 
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["trainer.lr=1e-4", "trainer.freeze=[visual]"]`` → ``{"trainer.lr": 1e-4, ...}`` (values via YAML)."""
+def parse_overrides(
+    items: list[str], flag: str = "--set", example: str = "KEY=VALUE, e.g. --set trainer.lr=1e-4"
+) -> dict[str, Any]:
+    """``["trainer.lr=1e-4", "trainer.freeze=[visual]"]`` → ``{"trainer.lr": 1e-4, ...}`` (values via YAML).
+
+    Errors name ``flag`` and the offending item, and show ``example`` as the expected form.
+    """
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise BenchError(f"--set {item!r}: expected KEY=VALUE, e.g. --set trainer.lr=1e-4")
+            raise BenchError(f"{flag} {item!r}: expected {example}")
         try:
             out[key] = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as err:
             raise BenchError(
-                f"--set {item!r}: the value is not valid YAML ({err.__class__.__name__})"
+                f"{flag} {item!r}: the value is not valid YAML ({err.__class__.__name__})"
             ) from None
     return out
 
