@@ -444,6 +444,13 @@ class LaViLaConfig:
             raise BenchError("invalid LaViLa configuration: " + "; ".join(problems))
 
 
+def rescale_per_frame(maps: torch.Tensor) -> torch.Tensor:
+    """(B, T, H, W) scores → [0, 1] per frame (min → 0, max → 1; a constant frame → 0): soft grounding masks."""
+    low = maps.flatten(2).amin(dim=-1)[..., None, None]  # (B, T, 1, 1)
+    high = maps.flatten(2).amax(dim=-1)[..., None, None]
+    return ((maps - low) / (high - low).clamp(min=1e-12)).clamp(0.0, 1.0)
+
+
 class LaViLaDualEncoder(nn.Module):
     """LaViLa CLIP-style dual encoder (anchors §2.1–§2.4); follows ``henasy.interface.VideoTextModel``."""
 
@@ -538,6 +545,30 @@ class LaViLaDualEncoder(nn.Module):
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) normalised pixels → (B, embed_dim) L2-normalised video embeddings."""
         return F.normalize(self.encode_video_features(video) @ self.image_projection, dim=-1)
+
+    def patch_scores(self, video: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, H, W), (B, L) → (B, T, H/P, W/P): cosine of each projected last-block patch token with the
+        query embedding (patch tokens go through the final norm and ``image_projection`` as the CLS does)."""
+        b, _, t, height, width = video.shape
+        _, blocks = self.visual.forward_features(video, return_all_tokens=True)
+        patches = self.visual.norm(blocks[-1][:, 1:])  # (B, T·N, D), frame-major
+        embeds = F.normalize(patches @ self.image_projection, dim=-1)  # (B, T·N, E)
+        scores = torch.einsum("bke,be->bk", embeds, self.encode_text(tokens))  # (B, T·N)
+        return scores.reshape(b, t, height // self.config.patch_size, width // self.config.patch_size)
+
+    def ground(self, video: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, H, W) video, (B, L) query ids → (B, T, H, W) soft masks in [0, 1] (the grounding benchmark).
+
+        Not part of LaViLa or the paper, which predict no masks (decision, inferred): a dense-similarity
+        baseline so dual encoders can be scored beside HENASY. ``patch_scores`` bilinearly resized to the
+        input and rescaled per frame to [0, 1].
+        """
+        b, _, t, height, width = video.shape
+        scores = self.patch_scores(video, tokens)  # (B, T, h, w)
+        maps = F.interpolate(
+            scores.flatten(0, 1)[:, None], size=(height, width), mode="bilinear", align_corners=False
+        )  # (B·T, 1, H, W)
+        return rescale_per_frame(maps.reshape(b, t, height, width))
 
     def forward(self, video: torch.Tensor, tokens: torch.Tensor) -> dict[str, torch.Tensor]:
         """Both embeddings (L2-normalised, LaViLa ``--norm-embed``) and the logit scale."""

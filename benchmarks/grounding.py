@@ -9,7 +9,8 @@ centre crop as the pixels.
 
 * **Binarisation**: per frame, the soft mask is divided by its maximum (per-frame max normalisation; an
   all-zero frame stays empty) and thresholded at ``>= threshold`` (0.5). HelpingHands' rasterised boxes
-  are already {0, 1} and pass through unchanged; HENASY's min–max-scaled saliency keeps its ranking.
+  are already {0, 1} and pass through unchanged; HENASY's min–max-scaled saliency keeps its ranking, and
+  so does LaViLa's min–max-scaled patch–query similarity (a baseline this project adds, not the paper's).
 * **IoU**: per frame |P ∩ G| / |P ∪ G|; frames where both masks are empty are skipped (undefined), a
   frame with an empty GT and a non-empty prediction scores 0. A query's IoU is the mean over its scored
   frames; **mIoU = mean over queries** (a query with no scored frame is left out and counted), also per
@@ -46,8 +47,8 @@ def check_model(model: Any, model_id: str) -> None:
     if not callable(getattr(model, "ground", None)):
         raise BenchError(
             f"grounding: model {model_id!r} ({type(model).__name__}) has no ground(video, tokens) method, so it "
-            "predicts no masks to score; use a model with grounding masks (henasy, henasy_tiny, helpinghands, "
-            "helpinghands_tiny) or leave 'grounding' out of the benchmarks"
+            "predicts no masks to score; use a model with grounding masks (henasy, helpinghands, lavila and their "
+            "_tiny presets) or leave 'grounding' out of the benchmarks"
         )
 
 

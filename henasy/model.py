@@ -61,7 +61,7 @@ from torch import nn
 
 from baselines.lavila import PAPER_CONFIG as LAVILA_PAPER_CONFIG
 from baselines.lavila import TINY_CONFIG as LAVILA_TINY_CONFIG
-from baselines.lavila import LaViLaConfig, LaViLaDualEncoder, load_lavila_checkpoint
+from baselines.lavila import LaViLaConfig, LaViLaDualEncoder, load_lavila_checkpoint, rescale_per_frame
 from henasy.checkpoints import KeyReport, extract_state_dict, load_checked, load_state_dict_file
 from henasy.decoder import (
     AveragePoolDecoder,
@@ -394,10 +394,7 @@ class HenasyModel(LaViLaDualEncoder):
         size = tuple(video.shape[-2:])
         maps = saliency_maps(out.local.boot_similarity, out.local.entity_similarity, self.patch_grid, size)
         chosen = maps[torch.arange(maps.shape[0], device=maps.device), best]  # (B, T, H, W)
-        low = chosen.flatten(2).amin(dim=-1)[..., None, None]
-        high = chosen.flatten(2).amax(dim=-1)[..., None, None]
-        masks = ((chosen - low) / (high - low).clamp(min=1e-12)).clamp(0.0, 1.0)
-        return GroundingOutput(masks, best, scores)
+        return GroundingOutput(rescale_per_frame(chosen), best, scores)
 
     def ground(self, video: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) video, (B, L) query token ids → (B, T, H, W) soft masks in [0, 1]."""

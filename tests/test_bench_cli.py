@@ -66,7 +66,6 @@ def test_eval_loads_a_trainer_checkpoint(synth_tiny: Path, tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["lavila_tiny", "grounding"], "has no ground(video, tokens)"),
         (["lavila_tiny", "egtea", "--option", "egtea.protocol=epic"], "option protocol='epic' is not valid"),
         (["lavila_tiny", "egomcq", "--set", "trainer.lr=1"], "--set 'trainer.lr=1'"),
         (["lavila_tiny", "egomcqq"], "unknown benchmark 'egomcqq'"),

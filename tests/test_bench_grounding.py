@@ -1,6 +1,7 @@
 """Grounding mIoU end to end on the tiny synthetic set (HENASY App. D protocol).
 
-Real grounding models (``henasy_tiny``, ``helpinghands_tiny``) give valid records; constant-mask stand-ins
+Real grounding models (``henasy_tiny``, ``helpinghands_tiny``, and ``lavila_tiny`` through its
+dense-similarity baseline) give valid records; constant-mask stand-ins
 pin the scoring rules (an empty prediction scores 0, a full one scores the GT coverage); a model without
 ``ground`` fails with a clear message before any video is read.
 """
@@ -28,24 +29,32 @@ def model() -> torch.nn.Module:
     return load_model("lavila_tiny")
 
 
-class ConstantMasks(torch.nn.Module):
-    """A stand-in grounding model: ``lavila_tiny``'s preprocessing, masks filled with ``value``."""
+class NoMasks(torch.nn.Module):
+    """A stand-in model with ``lavila_tiny``'s preprocessing and no ``ground`` method."""
 
-    def __init__(self, base: torch.nn.Module, value: float) -> None:
+    def __init__(self, base: torch.nn.Module) -> None:
         super().__init__()
-        self.base, self.value = base, value
+        self.base = base
         for name in ("num_frames", "image_size", "pixel_mean", "pixel_std", "embed_dim"):
             setattr(self, name, getattr(base, name))
 
     def tokenize(self, texts: list[str]) -> torch.Tensor:
         return self.base.tokenize(texts)
 
+
+class ConstantMasks(NoMasks):
+    """A stand-in grounding model: masks filled with ``value``."""
+
+    def __init__(self, base: torch.nn.Module, value: float) -> None:
+        super().__init__(base)
+        self.value = value
+
     def ground(self, video: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         b, _, t, h, w = video.shape
         return torch.full((b, t, h, w), self.value)
 
 
-@pytest.mark.parametrize("name", ["henasy_tiny", "helpinghands_tiny"])
+@pytest.mark.parametrize("name", ["henasy_tiny", "helpinghands_tiny", "lavila_tiny"])
 def test_grounding_models_get_a_record(name: str, synth_tiny: Path) -> None:
     (rec,) = evaluate(
         load_model(name), ["grounding"], synth_tiny, model_id=name, num_workers=0, progress=False
@@ -97,9 +106,12 @@ def test_empty_masks_score_zero_and_full_masks_score_the_coverage(
 def test_a_model_without_ground_is_refused_before_anything_runs(
     model: torch.nn.Module, synth_tiny: Path
 ) -> None:
-    with pytest.raises(
-        BenchError, match=r"'lavila_tiny' \(LaViLaDualEncoder\) has no ground\(video, tokens\)"
-    ):
+    with pytest.raises(BenchError, match=r"'no_masks' \(NoMasks\) has no ground\(video, tokens\)"):
         evaluate(
-            model, ["egomcq", "grounding"], synth_tiny, model_id="lavila_tiny", num_workers=0, progress=False
+            NoMasks(model),
+            ["egomcq", "grounding"],
+            synth_tiny,
+            model_id="no_masks",
+            num_workers=0,
+            progress=False,
         )

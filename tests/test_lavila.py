@@ -20,6 +20,7 @@ from baselines.lavila import (
     lavila_tiny,
     lavila_tsf_base,
     load_lavila_checkpoint,
+    rescale_per_frame,
 )
 from henasy.errors import BenchError, CheckpointError
 from henasy.interface import VideoTextModel
@@ -514,3 +515,38 @@ def test_presets_accept_overrides_and_reject_unknown_ones():
         lavila_tiny(image_size=60)
     with pytest.raises(BenchError, match="attention must be one of"):
         lavila_tiny(attention="flash")
+
+
+# ------------------------------------------------------------------------------ grounding (dense similarity)
+def test_rescale_per_frame_hand_computed() -> None:
+    maps = torch.tensor([[[[1.0, 3.0], [2.0, 5.0]], [[4.0, 4.0], [4.0, 4.0]]]])  # (B=1, T=2, 2, 2)
+    out = rescale_per_frame(maps)
+    assert out[0, 0].tolist() == [[0.0, 0.5], [0.25, 1.0]]  # (x − 1) / (5 − 1)
+    assert out[0, 1].tolist() == [[0.0, 0.0], [0.0, 0.0]]  # a constant frame has nothing to point at
+
+
+def test_patch_scores_and_ground_hand_computed(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = lavila_tiny().eval()  # 4 frames of 64 px, patch 16: a 4×4 grid, width 96, embeddings 64
+    model.visual.norm = torch.nn.Identity()
+    with torch.no_grad():
+        model.image_projection.zero_()
+        model.image_projection[:64] = torch.eye(64)  # the first 64 feature channels are the embedding
+    tokens = torch.zeros(1, 1 + 4 * 16, 96)  # (B, 1+T·N, D): CLS, then frame-major patches
+    tokens[0, 1 + 5, 0] = 1.0  # frame 0, patch (1, 1): along the query
+    tokens[0, 1 + 6, 1] = 1.0  # frame 0, patch (1, 2): orthogonal to it
+    tokens[0, 1 + 16 + 3, :2] = 1.0  # frame 1, patch (0, 3): at 45° to it
+    monkeypatch.setattr(model.visual, "forward_features", lambda video, return_all_tokens: (None, [tokens]))
+    query = torch.zeros(1, 64)
+    query[0, 0] = 1.0
+    monkeypatch.setattr(model, "encode_text", lambda ids: query)
+    video, ids = torch.zeros(1, 3, 4, 64, 64), torch.zeros(1, 8, dtype=torch.long)
+    scores = model.patch_scores(video, ids)  # (1, 4, 4, 4)
+    assert scores.shape == (1, 4, 4, 4)
+    assert scores[0, 0, 1, 1].item() == pytest.approx(1.0) and scores[0, 0, 1, 2].item() == 0.0
+    assert scores[0, 1, 0, 3].item() == pytest.approx(math.sqrt(0.5))
+    assert scores.abs().sum().item() == pytest.approx(1.0 + math.sqrt(0.5))  # zero tokens score 0
+    masks = model.ground(video, ids)  # (1, 4, 64, 64)
+    assert masks.shape == (1, 4, 64, 64) and masks.min() >= 0 and masks.max() <= 1
+    row, col = divmod(int(masks[0, 0].argmax()), 64)
+    assert (row // 16, col // 16) == (1, 1)  # the brightest pixel lies in the patch along the query
+    assert masks[0, 2].abs().sum().item() == 0.0  # frames without any match stay empty

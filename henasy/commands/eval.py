@@ -20,7 +20,8 @@ EPILOG = """examples:
   bench eval lavila_tiny egomcq --data data/synth --limit 20          (a smoke run: records marked partial)
 
 benchmarks (see `bench list benchmarks`): egomcq, ek100_mir, ek100_cls, egtea (zero-shot); egonlq, egomq
-(heads trained on cached sliding-window features); grounding (models with ground(): henasy*, helpinghands*).
+(heads trained on cached sliding-window features); grounding (models with ground(): henasy*, helpinghands*,
+lavila* through dense patch-text similarity).
 All metrics are percent. --option BENCH.KEY=VALUE sets a protocol option (YAML value), e.g.
 egtea.protocol=lavila|helpinghands, egtea.num_clips=10, ek100_cls.template=none|lavila,
 egonlq.epochs / lr / hidden / window_sec / stride_sec, egomq.epochs / num_positions / nms_iou,

@@ -2,7 +2,8 @@
 
 HENASY's vision-language grounding (paper §5.3, Fig. 4; ``henasy.grounding``): the query (a noun such as
 "the red cube" or a verb phrase such as "picking up the knife") is matched against the model's entity
-embeddings and the best entity's per-frame saliency masks are drawn over the clip's frames.
+embeddings and the best entity's per-frame saliency masks are drawn over the clip's frames. HelpingHands
+draws its rasterised boxes; LaViLa its per-patch query similarity (a baseline, ``LaViLaDualEncoder.ground``).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         raise BenchError(f"--alpha must be in [0, 1], got {args.alpha}")
     model = MODELS.get(args.model)()
     if not hasattr(model, "ground"):
-        raise BenchError(f"model {args.model!r} has no entity masks (`ground`); use a HENASY model")
+        raise BenchError(f"model {args.model!r} has no `ground` method; use henasy, helpinghands or lavila")
     if args.ckpt:
         if hasattr(model, "load_checkpoint"):
             model.load_checkpoint(args.ckpt)
