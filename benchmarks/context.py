@@ -6,10 +6,18 @@ processes (``henasy.data.batching.make_dataloader``: no dataset is held in memor
 with their file name) into ``model.encode_video``; ``embed_texts`` batches ``model.tokenize`` +
 ``model.encode_text``. Frames follow LaViLa's evaluation sampling (segment midpoints, no jitter, the model's
 ``num_frames`` / ``image_size`` / ``pixel_mean`` / ``pixel_std``; anchors-models §4.2).
+
+Nothing is written under the data root: dataset roots are often read-only mounts shared by a group. Extracted
+features and prediction files (``work_dir``) go to ``cache_dir`` when given (``bench eval --cache-dir``), else
+to ``default_cache_dir()``: ``$BENCH_CACHE_DIR``, else ``$XDG_CACHE_HOME/henasy-bench``, else
+``~/.cache/henasy-bench`` — a per-user cache, as torch hub and Hugging Face use. Cached features are keyed by
+the resolved data root among other things (``benchmarks.features.cache_key``), so one cache folder serves
+any number of data roots without collisions.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +30,17 @@ from henasy.data.batching import ClipDataLoader, ClipDataset, ClipRef, make_data
 from henasy.data.layout import DatasetLayout
 from henasy.data.video import ClipLoader, FrameRule, VideoSource
 from henasy.errors import BenchError
+
+CACHE_ENV = "BENCH_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """Where features and prediction files go without ``--cache-dir``: ``$BENCH_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/henasy-bench``, else ``~/.cache/henasy-bench`` (never inside the data root)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "henasy-bench"
 
 
 @dataclass
@@ -38,7 +57,7 @@ class EvalContext:
     progress: bool = True
     options: dict[str, Any] = field(default_factory=dict)  # this benchmark's resolved options
     checkpoint_sha256: str | None = None
-    cache_dir: Path | None = None  # feature cache and prediction files (None: <data_root>/.bench_cache)
+    cache_dir: Path | None = None  # feature cache and prediction files (None: default_cache_dir())
 
     @property
     def layout(self) -> DatasetLayout:
@@ -46,8 +65,8 @@ class EvalContext:
 
     @property
     def work_dir(self) -> Path:
-        """Root of the feature cache and of written prediction files."""
-        return Path(self.cache_dir) if self.cache_dir is not None else self.data_root / ".bench_cache"
+        """Root of the feature cache and of written prediction files (never inside the data root by default)."""
+        return Path(self.cache_dir) if self.cache_dir is not None else default_cache_dir()
 
     def take(self, items: Sequence[Any]) -> list[Any]:
         """The first ``limit`` items (all without a limit)."""

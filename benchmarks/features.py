@@ -7,11 +7,15 @@ Here a span ``[start, end]`` of a video (a clip, in parent-video seconds) is cut
 centred on bin k (``num_frames`` segment-midpoint frames, LaViLa sampling, no jitter), so position k
 stands for clip seconds ``[k·dur/N, (k+1)·dur/N)`` exactly, which is what the heads' time mapping assumes.
 
-Features are cached as ``<cache>/features/<key>/<span>.npy`` (float32 (N, D)), ``key`` = SHA-256 of the
-model id, the checkpoint's SHA-256, the weights' SHA-256, the model's frame/pixel settings and the window
-parameters (``meta.json`` in the folder spells them out); a second run with the same key reuses them.
+Features are cached as ``<cache>/features/<key>/<span>-<span digest>.npy`` (float32 (N, D)), ``key`` =
+SHA-256 of the resolved data root, the model id, the checkpoint's SHA-256, the weights' SHA-256, the model's
+frame/pixel settings and the window parameters (``meta.json`` in the folder spells them out); a second run
+with the same key reuses them. The span digest (name, video, start, end) keeps two spans whose names only
+differ in characters that are not safe in a file name apart, and a span whose times changed is recomputed.
 Windows of the spans not in the cache stream through a DataLoader; each span is written (atomically) as
-soon as its last window is embedded.
+soon as its last window is embedded. ``<cache>`` is ``EvalContext.work_dir``: ``--cache-dir``, else a per-user
+cache outside the data root (``benchmarks.context.default_cache_dir``); a cache folder that cannot be
+written is a ``BenchError`` naming it and ``--cache-dir``.
 """
 
 from __future__ import annotations
@@ -29,11 +33,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from benchmarks.context import EvalContext
+from benchmarks.context import CACHE_ENV, EvalContext
 from benchmarks.record import weights_sha256
 from henasy.atomic import atomic_write, atomic_write_json
 from henasy.data.batching import ClipDataset, ClipRef
+from henasy.data.paths import inside
 from henasy.data.video import VideoSource
+from henasy.errors import BenchError
 
 EXTRACTOR_VERSION = "sliding_window/1"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -88,6 +94,7 @@ def cache_key(ctx: EvalContext, spec: WindowSpec) -> dict[str, Any]:
     m = ctx.model
     return {
         "extractor": EXTRACTOR_VERSION,
+        "data_root": str(Path(ctx.data_root).resolve()),
         "model_id": ctx.model_id,
         "checkpoint_sha256": ctx.checkpoint_sha256,
         "weights_sha256": weights_sha256(m),
@@ -100,20 +107,37 @@ def cache_key(ctx: EvalContext, spec: WindowSpec) -> dict[str, Any]:
     }
 
 
+def _unwritable(path: Path, err: OSError) -> BenchError:
+    reason = err.strerror or type(err).__name__
+    return BenchError(
+        f"cannot write the feature cache at {path}: {reason}; choose a writable folder with --cache-dir DIR "
+        f"(or set {CACHE_ENV})"
+    )
+
+
 class FeatureCache:
-    """One folder of ``<span>.npy`` files for one cache key."""
+    """One folder of ``<span>-<digest>.npy`` files for one cache key."""
 
     def __init__(self, root: Path, key: dict[str, Any]) -> None:
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
         self.key = key
         self.dir = Path(root) / "features" / digest
-        self.dir.mkdir(parents=True, exist_ok=True)
         meta = self.dir / "meta.json"
-        if not meta.is_file():
-            atomic_write_json(meta, key)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            if not meta.is_file():
+                atomic_write_json(meta, key)
+        except OSError as err:
+            raise _unwritable(self.dir, err) from None
 
     def path(self, span: Span) -> Path:
-        return self.dir / f"{_SAFE_NAME.sub('_', span.name)}.npy"
+        """``<name with unsafe characters as _>-<digest of name, video, start, end>.npy`` in the key folder."""
+        ident = json.dumps([span.name, span.video_id, span.start_sec, span.end_sec])
+        digest = hashlib.sha256(ident.encode()).hexdigest()[:12]
+        path = self.dir / f"{_SAFE_NAME.sub('_', span.name)[:100]}-{digest}.npy"
+        if not inside(self.dir, path):  # cannot happen with _SAFE_NAME; kept as the containment contract
+            raise BenchError(f"span name {span.name!r} leads outside the feature cache {self.dir}")
+        return path
 
     def load(self, span: Span, n: int) -> np.ndarray | None:
         """Cached (n, D) features of ``span``, or None (absent or of another length)."""
@@ -129,7 +153,10 @@ class FeatureCache:
     def save(self, span: Span, feats: np.ndarray) -> None:
         buffer = io.BytesIO()
         np.save(buffer, feats.astype(np.float32), allow_pickle=False)
-        atomic_write(self.path(span), lambda f: f.write(buffer.getvalue()))
+        try:
+            atomic_write(self.path(span), lambda f: f.write(buffer.getvalue()))
+        except OSError as err:  # the previous files stay complete (atomic writes)
+            raise _unwritable(self.path(span), err) from None
 
 
 @dataclass

@@ -7,7 +7,8 @@ eval mode on the requested device, runs each protocol (``henasy.catalog.BENCHMAR
 
 ``options`` maps a benchmark name to its protocol options, e.g. ``{"egtea": {"protocol": "helpinghands"},
 "egonlq": {"epochs": 30}}``; the reserved key ``"cache_dir"`` sets where extracted features and prediction
-files go (default ``<data_root>/.bench_cache``). ``load_model`` builds a registered model and loads a
+files go (default ``benchmarks.context.default_cache_dir()``, a per-user cache: nothing is written under the
+data root, which may be a read-only mount). ``load_model`` builds a registered model and loads a
 checkpoint (a trainer ``last.pt`` or an official file) as ``bench eval --ckpt`` does.
 """
 

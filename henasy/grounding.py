@@ -10,6 +10,7 @@ one per frame. ``write_overlay`` renders them for a person: a PNG with the clip'
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,48 @@ class GroundingResult:
     scores: list[float]  # query–entity cosine similarities, one per entity
 
 
+def check_interval(start: float, end: float) -> None:
+    """Refuse a clip interval that is not finite, starts before 0 or is empty (``--start``/``--end``)."""
+    for option, value in (("--start", start), ("--end", end)):
+        if not math.isfinite(value):
+            raise BenchError(f"{option} {value}: give a finite time in seconds, e.g. {option} 2.5")
+    if start < 0:
+        raise BenchError(f"--start {start}: a clip cannot start before 0 s")
+    if end <= start:
+        raise BenchError(f"--end ({end}) must be greater than --start ({start})")
+
+
+def check_query(query: str) -> None:
+    """Refuse an empty query, or one that is not valid UTF-8 (undecodable argv bytes arrive as surrogates)."""
+    if not query.strip():
+        raise BenchError(
+            '--query is empty: give a noun ("the red cup") or a verb phrase ("picking up the knife")'
+        )
+    bad = next((i for i, ch in enumerate(query) if 0xD800 <= ord(ch) <= 0xDFFF), None)
+    if bad is not None:
+        code = ord(query[bad])
+        byte = f"byte 0x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"U+{code:04X}"
+        raise BenchError(
+            f"--query is not valid UTF-8 text ({byte} at character {bad + 1}): the shell passed bytes in "
+            "another encoding (e.g. Latin-1); pass the query as UTF-8 (convert it with `iconv -t UTF-8`)"
+        )
+
+
+def check_out_file(path: str | Path, option: str = "--out") -> Path:
+    """Refuse an output path that is a folder or lies under a file (missing folders are created on write)."""
+    path = Path(path)
+    if path.is_dir():
+        raise BenchError(
+            f"{option} {path}: is a folder; give an image file name inside it, e.g. {path / 'x.png'}"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise BenchError(f"{option} {path}: {parent} is a file, not a folder; choose another path")
+            break
+    return path
+
+
 def denormalize(video: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
     """Normalised (C, T, H, W) clip → uint8 (T, H, W, 3) pixels (inverse of the clip loader's normalisation)."""
     m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1, 1)
@@ -46,6 +89,7 @@ def ground_query(model: Any, video: torch.Tensor, query: str) -> GroundingResult
     """One normalised clip (C, T, H, W) and a text query → the matched entity's masks (eval mode, no grad)."""
     if not hasattr(model, "ground"):
         raise BenchError(f"{type(model).__name__} has no `ground` method: it cannot ground text queries")
+    check_query(query)
     was_training = model.training
     model.eval()
     try:
@@ -96,7 +140,7 @@ def write_overlay(
     """Write ``.png`` (side-by-side sheet) or ``.gif`` (animated [frame | overlay] pairs) atomically."""
     from PIL import Image
 
-    path = Path(path)
+    path = check_out_file(path)
     suffix = path.suffix.lower()
     if suffix not in OVERLAY_SUFFIXES:
         raise BenchError(f"--out {path}: unknown image type {path.suffix!r}; use a .png or .gif file name")
@@ -107,7 +151,7 @@ def write_overlay(
         blended = overlay(frames, masks, alpha)
         pairs = [Image.fromarray(_row(np.stack([f, b]), 4)) for f, b in zip(frames, blended)]
         pairs[0].save(buffer, format="GIF", save_all=True, append_images=pairs[1:], duration=frame_ms, loop=0)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write_bytes(path, buffer.getvalue())  # a full or read-only disk: WriteFailed names path
 
 
 def load_clip(model: Any, video: str, start: float, end: float, data_root: str | None = None) -> torch.Tensor:
@@ -119,8 +163,7 @@ def load_clip(model: Any, video: str, start: float, end: float, data_root: str |
     from henasy.data.layout import DatasetLayout
     from henasy.data.video import AutoSource, ClipLoader, SingleFileSource
 
-    if end <= start:
-        raise BenchError(f"--end ({end}) must be greater than --start ({start})")
+    check_interval(start, end)
     path = Path(video)
     if path.is_file():
         source, video_id = SingleFileSource(path.parent), path.name

@@ -108,7 +108,11 @@ class TableData:
 
 # ------------------------------------------------------------------------------------------------ MLflow
 def open_store(uri: str | None) -> tuple[Any, str]:
-    """(MlflowClient or None, resolved URI); None when a SQLite store does not exist (it is never created)."""
+    """(MlflowClient or None, resolved URI); None when a SQLite store does not exist (it is never created).
+
+    A store that exists but cannot be used (corrupt file, server not answering) raises ``TrackingStoreError``
+    naming it (``sweeps.tracking.client``).
+    """
     from sweeps.tracking import client, resolve_tracking_uri, sqlite_path
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # no tqdm bars per artifact read

@@ -80,6 +80,24 @@ def load_records(path: str | Path) -> dict[str, dict[str, Any]]:
     return {r["benchmark"]: r for r in records}
 
 
+def record_model(record: dict[str, Any]) -> str | None:
+    """The registered model a record was measured with (``model.id``, benchmarks/record.py), if stated."""
+    model = record.get("model")
+    found = model.get("id") if isinstance(model, dict) else model
+    return found if isinstance(found, str) and found else None
+
+
+def check_records_model(records: dict[str, dict[str, Any]], name: str, where: str, side: str) -> None:
+    """Refuse records that state another model than ``name`` (records stating none are taken as given)."""
+    for benchmark, record in sorted(records.items()):
+        held = record_model(record)
+        if held is not None and held != name:
+            raise BenchError(
+                f"{where}: its {benchmark} record is of model {held!r}, but it was given for {side} = "
+                f"{name!r}; pass records of {name!r}, or name {held!r} as model {side}"
+            )
+
+
 def records_from_mlflow(
     mlc: Any, who: str, sweep: str | None = None
 ) -> dict[str, tuple[dict[str, Any], str]]:

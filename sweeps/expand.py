@@ -8,17 +8,29 @@ makes a rerun skip finished rows (CLIP_benchmark ``--skip_existing``; anchors-st
 
 Override order, later wins: base → scale → row / axis values → ``--set``. A row's ``model`` names the paper
 model; the scale's ``models`` map says what runs at that scale (``henasy`` → ``henasy_tiny`` for smoke).
+
+Every run is validated the way its job will use it before it gets an id (``check_run``): the run config is
+built by ``henasy.training.config.build_run_config`` (every ``data.*``/``trainer.*`` key and type), the
+model by ``henasy.training.run.build_model`` on the ``meta`` device (every ``model.*`` option, with no
+memory or time spent on weights), each benchmark is looked up and its ``check_model`` run on that model
+(``benchmarks.runner``), and ``eval.device`` must name a torch device. An error names the spec file, the
+line that set the offending value and the row; so a spec with a typo never gets ids, and the id of a
+fixed spec is that of a spec that never had the typo (ids hash only validated, normalised configs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
+import random
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from henasy.errors import BenchError
+from henasy.errors import BenchError, DataFormatError
 from sweeps.spec import RunPart, SweepSpec
 
 RUN_ID_LENGTH = 12
@@ -129,7 +141,11 @@ def _deep_merge(old: Any, new: dict[str, Any]) -> dict[str, Any]:
 
 
 def _merge(parts: list[RunPart], extra: dict[str, Any]) -> dict[str, Any]:
-    """Fold run parts (later wins) into model name, overrides, benchmarks, eval, train, checkpoint."""
+    """Fold run parts (later wins) into model name, overrides, benchmarks, eval, train, checkpoint.
+
+    ``where`` maps each setting (``model``, ``benchmarks``, ``checkpoint``, ``eval.<k>``, ``overrides.<key>``)
+    to the part that set it last, for error messages.
+    """
     out: dict[str, Any] = {
         "model": None,
         "overrides": dict(JOB_DEFAULTS),
@@ -137,19 +153,28 @@ def _merge(parts: list[RunPart], extra: dict[str, Any]) -> dict[str, Any]:
         "eval": {},
         "train": True,
         "checkpoint": None,
+        "where": {},
     }
     for part in parts:
+        where = out["where"]
         if part.model is not None:
             out["model"] = part.model
+            where["model"] = part
         out["overrides"].update(part.overrides)
+        where.update({f"overrides.{k}": part for k in part.overrides})
         if part.benchmarks is not None:
             out["benchmarks"] = part.benchmarks
+            where["benchmarks"] = part
         out["eval"].update({k: v for k, v in part.eval.items() if v is not None})
+        where.update({f"eval.{k}": part for k in part.eval})
         if part.train is not None:
             out["train"] = part.train
         if part.checkpoint is not None:
             out["checkpoint"] = part.checkpoint
+            where["checkpoint"] = part
     out["overrides"].update(extra)
+    for key in extra:
+        out["where"].pop(f"overrides.{key}", None)  # set on the command line (--set) or by a search trial
     return out
 
 
@@ -168,6 +193,37 @@ def variants(spec: SweepSpec) -> list[tuple[str, list[RunPart]]]:
     return out
 
 
+class _Where:
+    """Names the spec file, row and line of a setting of one run in ``DataFormatError`` messages."""
+
+    def __init__(
+        self, spec: SweepSpec, label: str, scale: str, merged: dict[str, Any], parts: list[RunPart]
+    ) -> None:
+        self.spec, self.label, self.scale = spec, label, scale
+        self.parts: dict[str, RunPart] = merged["where"]
+        self.row_line = parts[0].line_of("") if parts else None  # the row (or first axis value)
+        # search-space keys (trial runs) → their line; any other key set outside the spec came from --set
+        self.searched = {p.key: p.line for p in (spec.search.space if spec.search else ())}
+
+    def error(self, message: str, key: str | None = None) -> DataFormatError:
+        """``message`` about setting ``key`` (``model``, ``overrides.trainer.lr``, ...) of this run."""
+        name = key.removeprefix("overrides.") if key else None
+        part = self.parts.get(key) if key else None
+        line, origin = self.row_line, ""
+        if part is not None:
+            line, origin = part.line_of(key), f" (set in {part.origin})" if part.origin else ""
+        elif name in self.searched:
+            line, origin = self.searched[name], f" (searched over in search.space.{name})"
+        elif key and key.startswith("overrides."):
+            line, origin = None, f" (set on the command line: --set {name})"  # not in the file
+        return DataFormatError(
+            self.spec.path,
+            f"row {self.label!r} at scale {self.scale!r}{origin}: {message}",
+            line=line,
+            column=name,
+        )
+
+
 def build_run(
     spec: SweepSpec,
     label: str,
@@ -179,29 +235,36 @@ def build_run(
     overrides: dict[str, Any] | None = None,
     params: dict[str, Any] | None = None,
 ) -> Run:
-    """Resolve one variant into a ``Run`` (raises ``BenchError`` naming the spec and row on bad settings)."""
+    """Resolve and validate one variant into a ``Run`` (a ``BenchError`` names the spec, line and row)."""
     from henasy.catalog import MODELS
     from henasy.training.config import build_run_config
 
     sc = spec.scale(scale)
     merged = _merge([spec.base, sc.run, *parts], dict(overrides or {}))
-    where = f"{spec.path}: row {label!r}"
+    where = _Where(spec, label, scale, merged, parts)
     if merged["model"] is None:
-        raise BenchError(f"{where}: no model; set base.model (or the row's model) in the spec")
+        raise where.error("no model; set base.model (or the row's model) in the spec")
     model = sc.models.get(merged["model"], merged["model"])
     try:
         MODELS.entry(model)
     except BenchError as err:
-        raise BenchError(f"{where} at scale {scale!r}: {err}") from None
+        if merged["model"] in sc.models:
+            raise DataFormatError(
+                spec.path, f"scales.{scale}.models: {err}", line=sc.lines.get(f"models.{merged['model']}")
+            ) from None
+        raise where.error(str(err), "model") from None
     preset = sc.preset or ("smoke" if scale == "smoke" else "paper")
     try:
         config = build_run_config(
             model, data_root, preset=preset, overrides=nest_model_keys(merged["overrides"])
         )
     except BenchError as err:
-        raise BenchError(f"{where}: {err}") from None
+        raise where.error(str(err), _key_named_in(str(err), merged["overrides"])) from None
     if not merged["train"] and not merged["checkpoint"]:
-        raise BenchError(f"{where}: train: false needs a checkpoint to evaluate")
+        raise where.error("train: false needs a checkpoint to evaluate")
+    benchmarks = tuple(merged["benchmarks"])
+    eval_settings = dict(sorted(merged["eval"].items()))
+    check_run(config, benchmarks, eval_settings, where, merged["overrides"])
     own = {}
     for part in parts:
         own.update(part.overrides)
@@ -214,13 +277,100 @@ def build_run(
         scale=scale,
         table=spec.table,
         config=config.to_dict(),
-        benchmarks=tuple(merged["benchmarks"]),
-        eval=dict(sorted(merged["eval"].items())),
+        benchmarks=benchmarks,
+        eval=eval_settings,
         train=bool(merged["train"]),
         checkpoint=merged["checkpoint"],
         params=own,
     )
     return Run(**{**draft.__dict__, "run_id": run_id_of(draft.resolved())})
+
+
+def _key_named_in(message: str, overrides: dict[str, Any]) -> str | None:
+    """``overrides.<key>`` of the override an error message names (model options by their bare name)."""
+    for key in reversed(list(overrides)):
+        section, _, name = key.partition(".")
+        names = (key, name.partition(".")[0]) if section == "model" else (key,)
+        if any(re.search(rf"(?<![\w.]){re.escape(n)}(?![\w])", message) for n in names):
+            return f"overrides.{key}"
+    return None
+
+
+# Verdicts of check_run by (model, model options, benchmarks): rows that share them are checked once.
+_CHECKED: set[str] = set()
+
+
+def check_run(
+    config: Any,
+    benchmarks: tuple[str, ...],
+    eval_settings: dict[str, Any],
+    where: _Where,
+    overrides: dict[str, Any],
+) -> None:
+    """Validate what the job will do with ``config`` (a ``RunConfig``) before anything is spent on it.
+
+    The model is built by ``henasy.training.run.build_model`` (the job's own call) inside
+    ``torch.device("meta")``: every factory option is applied and checked, no weights are allocated. Each
+    benchmark's ``check_model`` then runs on it, as ``benchmarks.runner.evaluate`` would.
+    """
+    import torch
+
+    devices = {"eval.device": eval_settings.get("device"), "overrides.trainer.device": config.trainer.device}
+    for key, device in devices.items():
+        if (
+            device is not None and device != "auto"
+        ):  # parsed here; whether it exists is the job host's business
+            try:
+                torch.device(device)
+            except (RuntimeError, ValueError) as err:
+                name = key.removeprefix("overrides.")
+                raise where.error(f"{name} {device!r} is not a torch device ({err})", key) from None
+    key = json.dumps([config.model, config.model_args, list(benchmarks)], sort_keys=True, default=str)
+    if key in _CHECKED:
+        return
+    model = _build_on_meta(config, where, overrides)
+    from benchmarks.runner import benchmark_spec
+
+    for name in benchmarks:
+        try:
+            spec = benchmark_spec(name)
+            if spec.check_model is not None:
+                spec.check_model(model, config.model)
+        except BenchError as err:
+            raise where.error(str(err), "benchmarks") from None
+    _CHECKED.add(key)
+
+
+def _build_on_meta(config: Any, where: _Where, overrides: dict[str, Any]) -> Any:
+    """``build_model(config)`` on the meta device; its errors name the spec line of the offending option."""
+    import torch
+
+    from henasy.training.run import build_model
+
+    try:
+        with _global_rng_kept(), torch.device("meta"):
+            return build_model(config)
+    except BenchError as err:
+        message = str(err)
+    except Exception as err:  # noqa: BLE001 - a factory failing on a bad value: reported as the spec's error
+        message = f"model {config.model!r} cannot be built with options {config.model_args}: {err}"
+    model_keys = {k: v for k, v in overrides.items() if k.startswith("model.")}
+    raise where.error(message, _key_named_in(message, model_keys)) from None
+
+
+@contextlib.contextmanager
+def _global_rng_kept() -> Iterator[None]:
+    """Restore the Python, NumPy and torch (CPU) random states that ``build_model`` seeds."""
+    import numpy as np
+    import torch
+
+    state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        try:
+            yield
+        finally:
+            random.setstate(state[0])
+            np.random.set_state(state[1])
 
 
 def expand(

@@ -35,6 +35,7 @@ import submitit
 
 from henasy.atomic import atomic_write_json
 from henasy.errors import BenchError
+from henasy.runlock import Holder, run_lock
 from henasy.training.callbacks import Callback
 from sweeps import records
 from sweeps.expand import Run
@@ -362,21 +363,21 @@ def _limit_threads(cpus: int) -> None:
 
 @contextlib.contextmanager
 def _run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold ``<run_dir>/job.lock`` for the block: one job per run directory at a time.
+    """Hold the run folder's lock (``henasy.runlock``, the one ``bench train --out`` takes) for the block.
 
     A second job of the same run (a rerun racing a live job, a stale requeue) waits here, then finds the
-    first one's result and returns it. The kernel drops the lock when its holder dies.
+    first one's result and returns it; a ``bench train --out`` into the folder is refused naming this job.
+    The kernel drops the lock when its holder dies.
     """
-    with open(run_dir / "job.lock", "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            records.write_state(run_dir, "waiting", job_id=_job_id(), detail="another job runs this run")
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def waiting(holder: Holder | None) -> None:
+        who = f" (PID {holder.pid} on {holder.host})" if holder else ""
+        records.write_state(run_dir, "waiting", job_id=_job_id(), detail=f"another job runs this run{who}")
+
+    with run_lock(
+        run_dir, wait=True, on_wait=waiting, command=f"sweep job {_job_id()} of run {run_dir.name}"
+    ):
+        yield
 
 
 @contextlib.contextmanager

@@ -7,6 +7,13 @@ and decides per run: ``submit`` (no complete result), ``finished`` (complete res
 the synthetic set on first use (under a lock, into a temporary folder renamed into place), creates the
 MLflow store and experiment once (before jobs race for it), submits one ``SweepJob`` per run and records
 every job in ``<sweep_dir>/manifest.json``.
+
+Validate before spending: ``plan_sweep`` refuses, before anything is generated, submitted or written, a
+spec whose rows do not all validate (``sweeps.expand.check_run``: model, benchmarks, every override key and
+type), a search space whose bounds do not (a trial at each bound is expanded), an ``--data`` that is not a
+dataset folder (training rows need its ``ego4d/egoclip.csv``), files a row reads that do not exist
+(``checkpoint`` of ``train: false`` rows, ``data.verb_phrases``), an ``--out`` or ``runs`` that is a file,
+and a sweep folder that would resolve outside ``runs/``.
 """
 
 from __future__ import annotations
@@ -23,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from henasy.atomic import atomic_write_json
-from henasy.errors import BenchError
+from henasy.errors import BenchError, DataFormatError
 from sweeps import executors, manifest, monitor, records
-from sweeps.expand import Run, expand
+from sweeps.expand import Run, build_run, expand
 from sweeps.spec import DataSource, Resources, SweepSpec, load_spec
 
 SUBMIT, FINISHED, ACTIVE = "submit", "finished", "active"
@@ -95,14 +102,48 @@ def git_commit() -> str:
 
 
 def sweep_dir_for(spec_name: str, scale: str, out: str | None = None) -> Path:
-    """``--out`` or ``runs/<spec name>/<scale>`` (absolute)."""
-    return (Path(out) if out else Path("runs") / spec_name / scale).resolve()
+    """``--out`` or ``runs/<spec name>/<scale>`` (absolute); a name that leads outside ``runs/`` is refused."""
+    if out:
+        return Path(out).resolve()
+    root = Path("runs").resolve()
+    folder = (root / spec_name / scale).resolve()
+    if not folder.is_relative_to(root) or folder == root:
+        raise BenchError(
+            f"sweep name {spec_name!r} would put the sweep folder at {folder}, outside {root}; "
+            "give the spec a name made of plain folder names, e.g. name: ablations/losses"
+        )
+    return folder
+
+
+def _spec_sweep_dir(spec: SweepSpec, scale: str, out: str | None) -> Path:
+    """``sweep_dir_for`` whose refusal names the spec file and the line of its ``name``."""
+    try:
+        folder = sweep_dir_for(spec.name, scale, out)
+    except BenchError as err:
+        raise DataFormatError(spec.path, str(err), line=spec.name_line, column="name") from None
+    _must_be_folder(folder, "--out" if out else "the sweep folder")
+    return folder
+
+
+def _must_be_folder(folder: Path, what: str) -> None:
+    """``folder`` and each existing parent are folders (a file in the way would fail the run later)."""
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise BenchError(
+                    f"{what} {folder}: {path} is a file, not a folder; move it or choose another"
+                )
+            return
 
 
 def resolve_data(spec: SweepSpec, scale: str, data: str | None) -> tuple[Path, DataSource | None]:
     """(data root, synthetic set to generate there if missing)."""
     if data:
         root = Path(data).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            raise BenchError(
+                f"--data {data}: is a file; give the dataset root folder (holding ego4d/, ek100/ ...)"
+            )
         if not root.is_dir():
             raise BenchError(
                 f"--data {data}: no such folder (a dataset root holding ego4d/, ek100/, egtea/ ...)"
@@ -114,7 +155,9 @@ def resolve_data(spec: SweepSpec, scale: str, data: str | None) -> tuple[Path, D
             f"{spec.path}: scale {scale!r} has no default data; pass --data DIR (the real dataset root, laid out as "
             "the synthetic one: ego4d/egoclip.csv, ek100/, egtea/ ...)"
         )
-    return (Path("data") / source.folder_name).resolve(), source
+    root = (Path("data") / source.folder_name).resolve()
+    _must_be_folder(root, "the synthetic dataset folder")
+    return root, source
 
 
 def plan_sweep(opts: SweepOptions, spec: SweepSpec | None = None) -> Plan:
@@ -125,7 +168,11 @@ def plan_sweep(opts: SweepOptions, spec: SweepSpec | None = None) -> Plan:
             f"unknown --executor {opts.executor!r}; choose one of {', '.join(executors.EXECUTORS)}"
         )
     data_root, synth = resolve_data(spec, opts.scale, opts.data)
+    sweep_dir = _spec_sweep_dir(spec, opts.scale, opts.out)
     runs = expand(spec, scale=opts.scale, data_root=str(data_root), overrides=opts.overrides)
+    if spec.search is not None:
+        _check_search_bounds(spec, opts.scale, str(data_root), opts.overrides)
+    _check_files(spec, runs, data_root if synth is None else None)
     if opts.only:
         labels = [r.label for r in runs]
         unknown = [label for label in opts.only if label not in labels]
@@ -134,7 +181,6 @@ def plan_sweep(opts: SweepOptions, spec: SweepSpec | None = None) -> Plan:
                 f"--only {unknown}: no such row in {spec.path}; rows: {', '.join(map(repr, labels))}"
             )
         runs = [r for r in runs if r.label in opts.only]
-    sweep_dir = sweep_dir_for(spec.name, opts.scale, opts.out)
     resources = executors.with_flags(spec.scale(opts.scale).resources, **opts.resources)
     max_parallel = opts.max_parallel or (
         executors.default_max_parallel(resources) if opts.executor == "local" else max(1, len(runs))
@@ -161,6 +207,50 @@ def plan_sweep(opts: SweepOptions, spec: SweepSpec | None = None) -> Plan:
         uri,
         opts.force,
     )
+
+
+def _check_search_bounds(spec: SweepSpec, scale: str, data_root: str, overrides: dict[str, Any]) -> None:
+    """Expand (and so validate) trial runs that together take both ends of every range and every choice."""
+    assert spec.search is not None
+    columns = {}
+    for param in spec.search.space:
+        values = list(param.choices) if param.choices else [param.low, param.high]
+        columns[param.key] = [int(v) for v in values] if param.type == "int" and not param.choices else values
+    count = max(len(values) for values in columns.values())
+    for i in range(count):
+        params = {key: values[min(i, len(values) - 1)] for key, values in columns.items()}
+        label = f"search space check {i + 1} of {count}"
+        build_run(
+            spec,
+            label,
+            i,
+            [],
+            scale=scale,
+            data_root=data_root,
+            overrides={**overrides, **params},
+            params=params,
+        )
+
+
+def _check_files(spec: SweepSpec, runs: list[Run], data_root: Path | None) -> None:
+    """Files the runs will read exist: the given dataset's egoclip.csv (training), checkpoints, verb phrases."""
+    from henasy.data.layout import DatasetLayout
+
+    training = [r.label for r in runs if r.train]
+    if data_root is not None and training and not DatasetLayout(data_root).egoclip_csv.is_file():
+        raise BenchError(
+            f"--data {data_root}: no {DatasetLayout(data_root).egoclip_csv.relative_to(data_root)}, which "
+            f"training needs (row {training[0]!r} of {spec.path} trains); give the dataset root"
+        )
+    for run in runs:
+        needed = {"checkpoint": run.checkpoint if not run.train else None}
+        needed["data.verb_phrases"] = run.config["data"].get("verb_phrases") if run.train else None
+        for key, path in needed.items():
+            if path and not Path(path).expanduser().is_file():
+                raise BenchError(
+                    f"{spec.path}: row {run.label!r}: {key} {path} is not a file (relative paths are read "
+                    f"from {Path.cwd()})"
+                )
 
 
 def _decide(runs: list[Run], sweep_dir: Path, force: bool) -> dict[str, str]:

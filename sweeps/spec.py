@@ -10,6 +10,10 @@ no ``!function`` tags).
 
 Loading uses a subclass of ``yaml.SafeLoader`` (safe tags only) that records the line of every key, so an
 error names the file, the 1-based line, the key and the allowed keys (``henasy.errors.DataFormatError``).
+Hostile files are refused before they are built into Python objects: a file that is not UTF-8 (the byte
+offset is named), larger than ``MAX_YAML_BYTES``, or whose aliases would expand it to more than
+``MAX_YAML_NODES`` values (a "billion laughs" alias bomb) or into a cycle. The spec ``name`` becomes the
+sweep folder ``runs/<name>/<scale>``, so it must be one or more safe folder names joined by ``/``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -54,6 +58,10 @@ DIRECTIONS = ("maximize", "minimize")
 SAMPLERS = ("tpe", "random")
 OVERRIDE_SECTIONS = ("model", "data", "trainer")
 BENCHMARK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# One folder name of a sweep name (``runs/<name>/<scale>``): no "." / ".." / empty parts, no control characters.
+NAME_PART = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.+=@ -]*[A-Za-z0-9_.+=@-])?$")
+MAX_YAML_BYTES = 4 * 2**20  # the shipped specs are < 4 KiB, reports/paper_numbers.yaml < 10 KiB
+MAX_YAML_NODES = 100_000  # values of the document with every alias expanded (the shipped files: < 1,000)
 
 
 # ------------------------------------------------------------------------------------------ YAML loading
@@ -112,22 +120,112 @@ _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _co
 
 
 def load_yaml(path: str | Path) -> Any:
-    """Parse ``path`` with safe tags only; mappings/sequences carry line numbers (``LineDict``/``LineList``)."""
+    """Parse ``path`` with safe tags only; mappings/sequences carry line numbers (``LineDict``/``LineList``).
+
+    Refused with a ``BenchError`` naming the file (and line or byte offset): a folder or special file, a file
+    over ``MAX_YAML_BYTES``, bytes that are not UTF-8, invalid YAML, and aliases that expand the document
+    past ``MAX_YAML_NODES`` values or into a cycle (checked on the node graph, before anything is built).
+    """
     path = Path(path)
+    text = _read_text(path)
+    loader = None
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise BenchError(f"{path}: cannot read the sweep spec ({err.strerror})") from None
-    loader = _LineLoader(text)
-    loader.name = str(path)
-    try:
-        return loader.get_single_data()
+        loader = _LineLoader(text)  # the reader checks for non-printable characters here
+        loader.name = str(path)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(path, node)
+        return loader.construct_document(node)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else None
         raise DataFormatError(path, f"not valid YAML: {err.problem or err}", line=line) from None
+    except yaml.reader.ReaderError as err:
+        line = text.count("\n", 0, max(err.position, 0)) + 1
+        raise DataFormatError(
+            path,
+            f"character #x{err.character:04x} (at character {err.position}) is not allowed in YAML: {err.reason}",
+            line=line,
+            expected="printable text; remove the control character",
+        ) from None
+    except yaml.YAMLError as err:
+        raise DataFormatError(path, f"not valid YAML: {err}") from None
+    except RecursionError:
+        raise DataFormatError(path, "not a usable YAML file: it is nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def _read_text(path: Path) -> str:
+    """The UTF-8 text of ``path``; a clear ``BenchError`` for anything that is not a readable text file."""
+    try:
+        if path.is_dir():
+            raise BenchError(f"{path}: is a folder, not a YAML file")
+        if path.exists() and not path.is_file():
+            raise BenchError(f"{path}: not a regular file (a device, pipe or socket); give a YAML file")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_YAML_BYTES + 1)
+    except OSError as err:
+        raise BenchError(f"{path}: cannot read this YAML file ({err.strerror or err})") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise BenchError(f"{path}: larger than {MAX_YAML_BYTES // 2**20} MiB; not a sweep or table spec")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataFormatError(
+            path,
+            f"not UTF-8 text: byte 0x{data[err.start]:02x} at byte offset {err.start} cannot be decoded",
+            line=data.count(b"\n", 0, err.start) + 1,
+            expected="a UTF-8 file; re-save it as UTF-8",
+        ) from None
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expansion(path: Path, root: yaml.Node) -> None:
+    """Refuse a node graph whose aliases expand past ``MAX_YAML_NODES`` values or form a cycle.
+
+    An alias reuses its anchor's node, so the composed graph stays small while the document it stands for
+    (what every later copy or traversal walks) can be exponential: the "billion laughs" attack. The expanded
+    size is counted bottom-up over the graph (each node once), iteratively so deep nesting cannot overflow.
+    """
+    sizes: dict[int, int] = {}
+    path_ids: set[int] = set()  # the nodes between the root and the current one (a revisit = a cycle)
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        key = id(node)
+        if finished:
+            path_ids.discard(key)
+            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[key] > MAX_YAML_NODES:
+                raise DataFormatError(
+                    path,
+                    f"the aliases here expand the document to more than {MAX_YAML_NODES} values "
+                    "(a YAML alias bomb?)",
+                    line=node.start_mark.line + 1,
+                    expected="the values written out, or far fewer nested aliases",
+                )
+            continue
+        if key in sizes:
+            continue
+        if key in path_ids:
+            raise DataFormatError(
+                path,
+                "an alias refers to a collection that contains it (a recursive structure)",
+                line=node.start_mark.line + 1,
+            )
+        path_ids.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
 
 
 # ----------------------------------------------------------------------------------------- the schema
@@ -182,6 +280,13 @@ class RunPart:
     eval: dict[str, Any] = field(default_factory=dict)
     train: bool | None = None
     checkpoint: str | None = None
+    origin: str = ""  # where in the spec: "base", "scales.smoke", "rows[1] ('b')", "axes.lr.small"
+    # 1-based line of each setting: "" (the part), "model", "benchmarks", "checkpoint", "overrides.<key>", ...
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+
+    def line_of(self, key: str) -> int | None:
+        """The line that sets ``key`` here (the part's own line when the key has none), or None."""
+        return self.lines.get(key) or self.lines.get("") or None
 
 
 @dataclass(frozen=True)
@@ -194,6 +299,7 @@ class Scale:
     data: DataSource | None = None
     run: RunPart = field(default_factory=RunPart)
     resources: Resources = field(default_factory=Resources)
+    lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # "models.<name>" → line
 
 
 @dataclass(frozen=True)
@@ -216,6 +322,7 @@ class SearchParam:
     log: bool = False
     step: float | None = None
     choices: tuple[Any, ...] = ()
+    line: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
@@ -244,6 +351,7 @@ class SweepSpec:
     rows: tuple[Row, ...] = ()
     axes: dict[str, dict[str, RunPart]] = field(default_factory=dict)
     search: Search | None = None
+    name_line: int | None = None  # line of the ``name`` key (None: the name comes from the file name)
 
     def scale(self, name: str) -> Scale:
         """The settings of scale ``name`` (an empty ``Scale`` when the spec does not mention it)."""
@@ -259,7 +367,9 @@ class _Checker:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def fail(self, message: str, *, where: Any = None, key: Any = None, expected: str | None = None) -> None:
+    def fail(
+        self, message: str, *, where: Any = None, key: Any = None, expected: str | None = None
+    ) -> NoReturn:
         line = None
         if isinstance(where, LineDict):
             line = where.line_of(key) if key is not None else where.line
@@ -335,7 +445,8 @@ class _Checker:
         _check_config_keys(self, mapping, what)
         return out
 
-    def run_part(self, node: LineDict, what: str) -> RunPart:
+    def run_part(self, node: LineDict, what: str, origin: str | None = None) -> RunPart:
+        """Settings of ``node`` (base, a scale or a row); ``origin`` names it in later errors (default ``what``)."""
         model = self.typed(node, "model", (str,), what)
         overrides = self.overrides(node.get("overrides"), f"{what}.overrides", node, "overrides")
         benchmarks = None
@@ -354,11 +465,17 @@ class _Checker:
                     )
             if len(set(items)) != len(items):
                 self.fail(f"{what}.benchmarks lists a benchmark twice", where=node, key="benchmarks")
+            self.registered_benchmarks(items, origin or what)
             benchmarks = tuple(items)
         ev = self.mapping(node.get("eval"), f"{what}.eval", EVAL_KEYS, parent=node, key="eval")
         for k in ("batch_size", "num_workers", "limit"):
             self.positive_int(ev, k, f"{what}.eval", minimum=0 if k == "num_workers" else 1)
         self.typed(ev, "device", (str,), f"{what}.eval")
+        lines = {"": node.line, **{k: node.line_of(k) for k in node if k in RUN_KEYS}}
+        lines.update({f"eval.{k}": ev.line_of(k) for k in ev})
+        ov = node.get("overrides")
+        if isinstance(ov, LineDict):
+            lines.update({f"overrides.{k}": ov.line_of(k) for k in ov})
         return RunPart(
             model=model,
             overrides=overrides,
@@ -366,6 +483,40 @@ class _Checker:
             eval={k: ev[k] for k in ev},
             train=self.typed(node, "train", (bool,), what),
             checkpoint=self.typed(node, "checkpoint", (str,), what),
+            origin=origin or what,
+            lines=lines,
+        )
+
+    def registered_benchmarks(self, items: LineList, where: str) -> None:
+        """Every name of ``items`` is a registered benchmark (``henasy.catalog.BENCHMARKS``)."""
+        from henasy.catalog import BENCHMARKS
+
+        for i, name in enumerate(items):
+            try:
+                BENCHMARKS.entry(name)
+            except BenchError as err:
+                self.fail(f"{where}.benchmarks: {err}", where=items.item_lines[i], key="benchmarks")
+
+    def sweep_name(self, top: LineDict, derived: str) -> tuple[str, int | None]:
+        """(the sweep name, its line): ``name`` or the name derived from the file; a safe relative folder."""
+        given = self.typed(top, "name", (str,), "spec")
+        name = derived if given is None else given
+        parts = name.split("/")
+        if all(NAME_PART.match(part) for part in parts) and len(name) <= 200:
+            return name, None if given is None else top.line_of("name")
+        expected = "folder names of letters, digits, _ . + = @ - joined by '/', e.g. ablations/losses"
+        if given is None:
+            self.fail(
+                f"the sweep name {name!r} taken from the file name is not a safe folder name "
+                "(the sweep folder is runs/<name>/<scale>); add a 'name:' to the spec",
+                where=1,
+                expected=expected,
+            )
+        self.fail(
+            f"name {name!r} cannot be a sweep folder: runs/<name>/<scale> must stay inside runs/",
+            where=top,
+            key="name",
+            expected=expected,
         )
 
 
@@ -405,7 +556,7 @@ def parse_spec(data: Any, path: Path, name: str) -> SweepSpec:
     if not isinstance(data, LineDict):
         c.fail("a sweep spec must be a YAML mapping with keys " + ", ".join(TOP_KEYS), where=1)
     top = c.mapping(data, "the spec", TOP_KEYS)
-    spec_name = c.typed(top, "name", (str,), "spec") or name
+    spec_name, name_line = c.sweep_name(top, name)
     table = top.get("table")
     if table is not None and not isinstance(table, (str, int)):
         c.fail("table must be the paper table id, e.g. 3", where=top, key="table")
@@ -439,7 +590,8 @@ def parse_spec(data: Any, path: Path, name: str) -> SweepSpec:
                 c.fail(f"{what} must be a mapping with keys {', '.join(ROW_KEYS)}", where=items.item_lines[i])
             node = c.mapping(node, what, ROW_KEYS)
             label = c.typed(node, "label", (str, int, float), what, optional=False)
-            rows.append(Row(label=str(label), run=c.run_part(node, what), line=node.line))
+            run = c.run_part(node, what, origin=f"{what} ({str(label)!r})")
+            rows.append(Row(label=str(label), run=run, line=node.line))
         labels = [r.label for r in rows]
         for i, label in enumerate(labels):
             if labels.index(label) != i:
@@ -451,10 +603,7 @@ def parse_spec(data: Any, path: Path, name: str) -> SweepSpec:
         values = c.mapping(values, f"axes.{axis}", None, parent=axes_node, key=axis)
         if not values:
             c.fail(f"axes.{axis} has no values", where=axes_node, key=axis)
-        axes[str(axis)] = {
-            str(label): RunPart(overrides=c.overrides(ov, f"axes.{axis}.{label}", values, label))
-            for label, ov in values.items()
-        }
+        axes[str(axis)] = {str(label): _axis_value(c, axis, label, values) for label in values}
 
     search = None
     if "search" in top:
@@ -470,7 +619,19 @@ def parse_spec(data: Any, path: Path, name: str) -> SweepSpec:
         rows=tuple(rows),
         axes=axes,
         search=search,
+        name_line=name_line,
     )
+
+
+def _axis_value(c: _Checker, axis: Any, label: Any, values: LineDict) -> RunPart:
+    """One value of an axis: its dotted overrides, with their lines."""
+    what = f"axes.{axis}.{label}"
+    overrides = c.overrides(values[label], what, values, label)
+    node = values[label]
+    lines = {"": values.line_of(label)}
+    if isinstance(node, LineDict):
+        lines.update({f"overrides.{k}": node.line_of(k) for k in node})
+    return RunPart(overrides=overrides, origin=what, lines=lines)
 
 
 def _parse_scale(c: _Checker, name: str, node: LineDict) -> Scale:
@@ -518,6 +679,7 @@ def _parse_scale(c: _Checker, name: str, node: LineDict) -> Scale:
         data=data,
         run=run,
         resources=_parse_resources(c, res_node, what),
+        lines={f"models.{k}": models_node.line_of(k) for k in models_node},
     )
 
 
@@ -593,7 +755,9 @@ def _parse_search(c: _Checker, node: LineDict) -> Search:
             choices = pn.get("choices")
             if not isinstance(choices, LineList) or not choices:
                 c.fail(f"{what}: a categorical parameter needs a non-empty 'choices' list", where=pn)
-            params.append(SearchParam(key, kind, choices=tuple(_plain(choices))))
+            params.append(
+                SearchParam(key, kind, choices=tuple(_plain(choices)), line=space_node.line_of(key))
+            )
             continue
         low = c.typed(pn, "low", (int, float), what, optional=False)
         high = c.typed(pn, "high", (int, float), what, optional=False)
@@ -602,8 +766,9 @@ def _parse_search(c: _Checker, node: LineDict) -> Search:
         log = bool(c.typed(pn, "log", (bool,), what))
         if log and low <= 0:
             c.fail(f"{what}: a log-scale range needs low > 0", where=pn, key="low")
+        step = c.typed(pn, "step", (int, float), what)
         params.append(
-            SearchParam(key, kind, low=low, high=high, log=log, step=c.typed(pn, "step", (int, float), what))
+            SearchParam(key, kind, low=low, high=high, log=log, step=step, line=space_node.line_of(key))
         )
     return Search(
         objective=objective,
@@ -633,7 +798,7 @@ def resolve_spec_path(name_or_path: str | Path) -> tuple[Path, str]:
     stem = raw[: -len(".yaml")] if raw.endswith((".yaml", ".yml")) else raw
     stem = stem.removeprefix("sweeps/")
     candidate = SPEC_ROOT / f"{stem}.yaml"
-    if candidate.is_file():
+    if candidate.is_file() and candidate.resolve().is_relative_to(SPEC_ROOT.resolve()):
         return candidate, stem
     from henasy.catalog import SWEEPS
 
@@ -642,6 +807,8 @@ def resolve_spec_path(name_or_path: str | Path) -> tuple[Path, str]:
         target = SWEEPS.get(stem)
         resolved = Path(target(entry.tags.get("path", f"{stem}.yaml")) if callable(target) else target)
         return resolved, stem
+    if path.exists():
+        _read_text(path)  # raises: a folder or a special file is named as such
     import difflib
 
     shipped = list_specs()

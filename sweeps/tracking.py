@@ -14,6 +14,11 @@ opens a fresh run after a SLURM requeue), mlflow #4248/#10510 (continue runs; a 
 - Every call retries with exponential backoff on SQLite's "database is locked" (many jobs, one file).
 - Tracking never costs a result: if MLflow stays unreachable the job goes on, its result record is written
   to the run directory anyway, and ``bench sync`` replays it later (``replay_run``).
+- A store that cannot be used is named in a ``TrackingStoreError`` (a ``BenchError``) with the ways on: a
+  SQLite file that is not a database (checked by its header, https://www.sqlite.org/fileformat.html §1.3.1)
+  or is malformed, or an HTTP server that does not answer. MLflow's own HTTP retries are bounded where the
+  user has not set them (``HTTP_DEFAULTS``), and the first request to a server is tried ``HTTP_ATTEMPTS``
+  times, saying on stderr what it waits for.
 """
 
 from __future__ import annotations
@@ -23,12 +28,15 @@ import logging
 import os
 import random
 import re
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 from henasy.atomic import atomic_write_json
+from henasy.errors import BenchError
 from henasy.training.callbacks import Callback, read_metrics
 from sweeps.records import read_json
 
@@ -39,7 +47,29 @@ STEP_KEY = "train.loss"  # the step metric whose history tells how far a run was
 LOCK_PATTERNS = ("database is locked", "database table is locked", "database schema has changed")
 INVALID_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-. :/]")
 MAX_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
+CORRUPT_PATTERNS = ("not a database", "malformed", "file is encrypted")
+# Bounded MLflow HTTP retries (set only where the user has not set them): a few seconds per refused call
+# (at most 3 × the timeout for a silent host) instead of MLflow's 7 retries with backoff 2, about 4 minutes
+# (mlflow 3.17.2 : mlflow/environment_variables.py). The first request to a server is retried here
+# instead, saying so (PROBE_ENV: no MLflow retries for it).
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+PROBE_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+HTTP_ATTEMPTS = 3
+HTTP_WAIT_S = 1.0  # before attempt k (k >= 2): HTTP_WAIT_S * 2 ** (k - 2) seconds
+WAYS_ON = (
+    "`bench sweep ... --no-tracking` runs without MLflow (result records are still written; "
+    "`bench sync` replays them into MLflow later)"
+)
 log = logging.getLogger(__name__)
+
+
+class TrackingStoreError(BenchError):
+    """The MLflow tracking store cannot be used; the message names it and says how to go on."""
 
 
 def resolve_tracking_uri(uri: str | None = None, cwd: str | Path | None = None) -> str:
@@ -87,30 +117,162 @@ def quiet_mlflow_logs() -> None:
 
 
 def client(uri: str) -> Any:
-    """An ``MlflowClient`` for ``uri`` whose store (for SQLite: the schema) exists.
+    """An ``MlflowClient`` for ``uri`` whose store answers (for SQLite: whose schema exists).
 
     MLflow creates and migrates a SQLite schema on first use; jobs starting together would race on it
     ("duplicate column name"), so for SQLite the first use happens under a file lock next to the database.
+    Raises ``TrackingStoreError`` naming the store when it is corrupt, cannot be opened or does not answer.
     """
     from mlflow import MlflowClient
 
     quiet_mlflow_logs()  # after the import: importing mlflow configures its loggers at INFO
     db = sqlite_path(uri)
-    if db is None:
-        return MlflowClient(tracking_uri=uri)
-    from sweeps.manifest import file_lock
-
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with file_lock(db.with_name(db.name + ".lock")):
-        mlc = MlflowClient(tracking_uri=uri)
+    if db is not None:
+        return _sqlite_client(uri, db)
+    if uri.startswith(("http://", "https://")):
+        return _http_client(uri)
+    mlc = MlflowClient(tracking_uri=uri)
+    try:
         retry(lambda: mlc.search_experiments(max_results=1), what="open the MLflow store")
+    except Exception as err:
+        raise TrackingStoreError(
+            f"cannot use the MLflow store {uri} ({_short(err)}); point --tracking-uri or "
+            f"MLFLOW_TRACKING_URI at another store, or {WAYS_ON}"
+        ) from None
     return mlc
 
 
+def _short(err: BaseException) -> str:
+    """The first line of an MLflow / SQLAlchemy error, without the ``(sqlite3.DatabaseError)`` prefix."""
+    lines = str(err).strip().splitlines() or [type(err).__name__]
+    return re.sub(r"^\([\w.]+\)\s*", "", lines[0])[:300]
+
+
+def corrupt_store_error(db: Path, detail: str) -> TrackingStoreError:
+    """The error for a SQLite file MLflow cannot read, with the ways on."""
+    return TrackingStoreError(
+        f"{db}: not a readable MLflow SQLite store ({detail}). Move it aside (`mv {db} {db}.broken`; the "
+        f"next `bench sweep` or `bench sync` starts a new store) or point --tracking-uri / "
+        f"MLFLOW_TRACKING_URI at another store; {WAYS_ON}"
+    )
+
+
+def _check_sqlite_file(db: Path) -> None:
+    """Refuse a path that is a folder, or a non-empty file without the SQLite header (an empty one is new)."""
+    if db.is_dir():
+        raise corrupt_store_error(db, "it is a folder")
+    blocking = next((parent for parent in db.parents if parent.exists() and not parent.is_dir()), None)
+    if blocking is not None:
+        raise TrackingStoreError(
+            f"{db}: cannot create the MLflow store, {blocking} is a file, not a folder; point "
+            f"--tracking-uri / MLFLOW_TRACKING_URI elsewhere, or {WAYS_ON}"
+        )
+    try:
+        with open(db, "rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        raise TrackingStoreError(
+            f"{db}: cannot read the MLflow store ({err.strerror}); fix its permissions or point "
+            f"--tracking-uri / MLFLOW_TRACKING_URI at another store; {WAYS_ON}"
+        ) from None
+    if head and head != SQLITE_HEADER:
+        raise corrupt_store_error(db, "file is not a database: no SQLite header")
+
+
+def _sqlite_client(uri: str, db: Path) -> Any:
+    from mlflow import MlflowClient
+
+    from sweeps.manifest import file_lock
+
+    _check_sqlite_file(db)
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(db.with_name(db.name + ".lock")):
+            mlc = MlflowClient(tracking_uri=uri)
+            retry(lambda: mlc.search_experiments(max_results=1), what="open the MLflow store")
+    except Exception as err:
+        detail = err.strerror if isinstance(err, OSError) and err.strerror else _short(err)
+        if any(p in str(err).lower() for p in CORRUPT_PATTERNS):
+            raise corrupt_store_error(db, detail) from None
+        raise TrackingStoreError(
+            f"{db}: cannot open the MLflow SQLite store ({detail}); check the file and its folder, or "
+            f"point --tracking-uri / MLFLOW_TRACKING_URI at another store; {WAYS_ON}"
+        ) from None
+    return mlc
+
+
+def bound_http_retries() -> None:
+    """Bounded MLflow HTTP retries and timeout (``HTTP_DEFAULTS``) where the user has not set them."""
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+@contextmanager
+def _probe_env() -> Iterator[None]:
+    """No MLflow retries for one request (``client`` retries it, saying so) unless the user set them."""
+    saved = {name: os.environ.get(name) for name in PROBE_ENV}
+    user_set = {name for name in PROBE_ENV if os.environ.get(name) != HTTP_DEFAULTS.get(name)}
+    for name in set(PROBE_ENV) - user_set:
+        os.environ[name] = PROBE_ENV[name]
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _http_client(uri: str) -> Any:
+    """Client of an MLflow server; its first request is tried ``HTTP_ATTEMPTS`` times, saying each wait."""
+    from mlflow import MlflowClient
+
+    bound_http_retries()
+    mlc = MlflowClient(tracking_uri=uri)
+    detail = ""
+    for attempt in range(1, HTTP_ATTEMPTS + 1):
+        if attempt > 1:
+            wait = HTTP_WAIT_S * 2 ** (attempt - 2)
+            print(
+                f"bench: waiting for the MLflow server at {uri} (attempt {attempt}/{HTTP_ATTEMPTS} in "
+                f"{wait:g} s; {detail})",
+                file=sys.stderr,
+                flush=True,
+            )
+            time.sleep(wait)
+        timeout = "?"
+        try:
+            with _probe_env():
+                timeout = os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "?")
+                mlc.search_experiments(max_results=1)
+            return mlc
+        except Exception as err:
+            detail = _http_detail(err, timeout)
+    raise TrackingStoreError(
+        f"cannot use the MLflow server at {uri}: {HTTP_ATTEMPTS} attempts failed (last: {detail}). Check "
+        f"that the server runs and is reachable from here, or point --tracking-uri / MLFLOW_TRACKING_URI "
+        f"at another store; {WAYS_ON}"
+    )
+
+
+def _http_detail(err: BaseException, timeout: str) -> str:
+    """A few words for a failed request: connection refused, no answer within N s, or MLflow's first line."""
+    text = str(err)
+    if "Connection refused" in text:
+        return "connection refused"
+    if "timed out" in text.lower() or "timeout" in text.lower():
+        return f"no answer within {timeout} s"
+    if "Name or service not known" in text or "Failed to resolve" in text:
+        return "unknown host name"
+    return _short(err)
+
+
 def ensure_store(uri: str) -> None:
-    """Create the tracking store (SQLite schema) now, before jobs start (raises when it is unreachable)."""
-    mlc = client(uri)
-    retry(lambda: mlc.search_experiments(max_results=1), what="reach the MLflow store")
+    """Create the tracking store (SQLite schema) before jobs start; ``TrackingStoreError`` when unusable."""
+    client(uri)
 
 
 def experiment_id(mlc: Any, name: str, uri: str) -> str:
@@ -198,9 +360,10 @@ class RunTracker:
             if getattr(err, "error_code", "") == "INVALID_PARAMETER_VALUE":  # bad input, the store is fine
                 log.warning("MLflow refused %s: %s", what, err)
                 return None
-            self.online = False
+            self.online = False  # said once: later calls return at once
             log.warning(
-                "MLflow unavailable (%s: %s); results stay in %s, replay with `bench sync`",
+                "MLflow logging is off for this run (%s failed: %s). Training goes on; the result record "
+                "is still written to %s and `bench sync` replays it into MLflow later.",
                 what,
                 err,
                 self.run_dir,

@@ -46,3 +46,56 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             f"HENASY_REQUIRE_SLURM=1 but SLURM is not usable: {problem} (scripts/slurm_local.sh start)",
             returncode=1,
         )
+
+
+# ------------------------------------------------------------------ the bad-input corpus report
+# `pytest -m bad_input --bad-input-report` (scripts/bad_inputs.sh) prints one verdict line per case of the
+# corpus (tests marked `bad_input`, judged by tests/bad_input_support.py): "clear error" when the case
+# passes, "WRONG" / "UNCLEAR" from the first word of a failing case's assertion message.
+_BAD_INPUT_VERDICTS: list[tuple[str, str, str]] = []
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--bad-input-report",
+        action="store_true",
+        help="print one verdict line per test marked bad_input (clear error / UNCLEAR / WRONG)",
+    )
+
+
+def _verdict(report: pytest.TestReport) -> tuple[str, str]:
+    if report.passed:
+        return "clear error", ""
+    crash = getattr(report.longrepr, "reprcrash", None)  # the exception line, not the traceback's source
+    text = crash.message if crash is not None else report.longreprtext
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    for word in ("WRONG", "UNCLEAR"):
+        for prefix in (f"{word}: ", f"AssertionError: {word}: "):
+            if first.startswith(prefix):
+                return word, first[len(prefix) :]
+    return "TEST ERROR", first
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "bad_input" not in report.keywords:
+        return
+    if report.when == "call" or (report.when == "setup" and not report.passed):
+        if report.skipped:
+            return
+        verdict, detail = _verdict(report)
+        _BAD_INPUT_VERDICTS.append((report.nodeid, verdict, detail))
+
+
+def pytest_terminal_summary(terminalreporter: object, exitstatus: int, config: pytest.Config) -> None:
+    if not config.getoption("--bad-input-report") or not _BAD_INPUT_VERDICTS:
+        return
+    write = terminalreporter.write_line  # type: ignore[attr-defined]
+    write("")
+    write("bad-input corpus: one line per case")
+    for nodeid, verdict, detail in _BAD_INPUT_VERDICTS:
+        write(f"{verdict:<12} {nodeid}" + (f"  ({detail})" if detail else ""))
+    counts: dict[str, int] = {}
+    for _, verdict, _ in _BAD_INPUT_VERDICTS:
+        counts[verdict] = counts.get(verdict, 0) + 1
+    summary = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+    write(f"{len(_BAD_INPUT_VERDICTS)} cases: {summary}")

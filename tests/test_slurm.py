@@ -43,8 +43,8 @@ scales:
 rows:
   - label: long
     overrides: {trainer.seed: 3}
-  - label: bad
-    overrides: {model.no_such_option: 1}
+  - label: bad  # valid (so the sweep starts), but its job stops early and fails
+    overrides: {trainer.stop_after_steps: 1}
 """
 
 DDP = """
@@ -138,7 +138,7 @@ def test_slurm_sweep_requeue_resumes_and_failure_is_reported(
     )
     assert main(["status", "spec.yaml"]) == 1
     out = capsys.readouterr().out
-    assert "1 finished" in out and "1 failed" in out and "no_such_option" in out
+    assert "1 finished" in out and "1 failed" in out and "stop_after_steps" in out
 
     # Same weights as an uninterrupted run of the same config (in-process, same run id).
     ref = workdir / "reference"

@@ -543,12 +543,13 @@ def test_out_folder_rules(tmp_path: Path) -> None:
     (busy / "notes.txt").write_text("mine")
     with pytest.raises(BenchError, match="not empty"):
         prepare_out(busy, force=False)
-    prepare_out(busy, force=True)  # not a synthetic dataset: nothing is deleted
+    with pytest.raises(BenchError, match="has no synth_manifest.json"):
+        prepare_out(busy, force=True)  # not a synthetic dataset: refused, nothing is deleted
     assert (busy / "notes.txt").read_text() == "mine"
     old = tmp_path / "old"
     (old / "ego4d").mkdir(parents=True)
     (old / "ego4d" / "egoclip.csv").write_text("stale")
-    (old / MANIFEST).write_text("{}")
+    (old / MANIFEST).write_text('{"generator": "henasy.synth"}')
     prepare_out(old, force=True)
     assert not (old / "ego4d").exists() and not (old / MANIFEST).exists()
     prepare_out(tmp_path / "new", force=False)  # absent is fine

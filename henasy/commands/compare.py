@@ -64,7 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cost.add_argument("--no-save", action="store_true", help="do not write the cost file")
     metrics = p.add_argument_group("metrics (default)")
     metrics.add_argument(
-        "--records", nargs="+", metavar="PATH", help="result records per model (file or run dir)"
+        "--records",
+        nargs="+",
+        metavar="PATH",
+        help="result records per model (file or run dir), in model order; a record's model.id must match",
     )
     metrics.add_argument("--sweep", metavar="NAME", help="only MLflow runs tagged bench.sweep=NAME")
     metrics.add_argument(
@@ -122,7 +125,7 @@ def _run_cost(args: argparse.Namespace) -> int:
 def _run_metrics(args: argparse.Namespace) -> int:
     from henasy.errors import BenchError
     from reports.compare_models import compare_records
-    from reports.records import load_records, records_from_mlflow
+    from reports.records import check_records_model, load_records, records_from_mlflow
     from reports.render_compare import comparison_json, comparison_markdown
     from reports.spec import metric_units
 
@@ -138,6 +141,8 @@ def _run_metrics(args: argparse.Namespace) -> int:
         if len(args.records) != 2:
             raise BenchError("--records takes one path per model: --records A_PATH B_PATH")
         recs = [load_records(p) for p in args.records]
+        for recs_of, path, side, name in zip(recs, args.records, "AB", args.models):
+            check_records_model(recs_of, name, path, side)
         sources = {f"A ({name_a})": args.records[0], f"B ({name_b})": args.records[1]}
     else:
         from reports.collect import open_store

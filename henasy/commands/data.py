@@ -16,6 +16,7 @@ EPILOG = """examples:
   bench data synth --out data/synth_tiny --size tiny        a few short videos (what the tests use)
   bench data synth --out data/s1 --seed 1 --layout egovlp   another seed, EgoVLP chunk layout <uid>/<k>.mp4
   bench data synth --out data/synth --force                 replace a previous synthetic dataset there
+                                                            (only one with our synth_manifest.json)
 
 what is written under --out (official file names and formats):
   ego4d/    egoclip.csv, narration_{noun,verb}_taxonomy.csv, egomcq.json, verb_phrases.json,
@@ -63,7 +64,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--force",
         action="store_true",
-        help="write into a non-empty folder (replaces a previous synthetic dataset)",
+        help="replace a previous synthetic dataset in --out (recognised by its synth_manifest.json; any "
+        "other non-empty folder is refused)",
     )
     s.add_argument("--no-progress", action="store_true", help="do not print the progress bar")
     s.set_defaults(func=run)

@@ -66,7 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--num-workers", type=int, default=2, help="DataLoader worker processes (default 2)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default cpu)")
     p.add_argument(
-        "--cache-dir", metavar="DIR", help="feature cache + prediction files (default <DIR>/.bench_cache)"
+        "--cache-dir",
+        metavar="DIR",
+        help="feature cache + prediction files of egonlq/egomq (default $BENCH_CACHE_DIR, else "
+        "~/.cache/henasy-bench; nothing is written under --data)",
     )
     p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
     p.set_defaults(func=run)

@@ -43,7 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--query", required=True, help='text query: a noun ("the red cube") or a verb phrase')
     p.add_argument("--ckpt", metavar="PATH", help="checkpoint to load (HENASY/LaViLa state_dict or last.pt)")
     p.add_argument("--data-root", metavar="DIR", help="dataset root, when --video is a video_uid")
-    p.add_argument("--out", required=True, metavar="FILE", help="output image: .png or .gif")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="output image: .png or .gif (missing folders are created)",
+    )
     p.add_argument("--alpha", type=float, default=0.6, help="mask opacity in the overlay (default 0.6)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     p.add_argument("--format", choices=["text", "json"], default="text", help="report format (default: text)")
@@ -57,10 +62,21 @@ def run(args: argparse.Namespace) -> int:
     from henasy.catalog import MODELS
     from henasy.checkpoints import load_checked, load_state_dict_file
     from henasy.errors import BenchError
-    from henasy.grounding import OVERLAY_SUFFIXES, ground_query, load_clip, write_overlay
+    from henasy.grounding import (
+        OVERLAY_SUFFIXES,
+        check_interval,
+        check_out_file,
+        check_query,
+        ground_query,
+        load_clip,
+        write_overlay,
+    )
 
     if not args.out.lower().endswith(OVERLAY_SUFFIXES):
         raise BenchError(f"--out {args.out}: use a .png or .gif file name")
+    check_out_file(args.out)  # before the model is built: nothing is spent on a run that cannot write
+    check_interval(args.start, args.end)
+    check_query(args.query)
     if not 0.0 <= args.alpha <= 1.0:
         raise BenchError(f"--alpha must be in [0, 1], got {args.alpha}")
     model = MODELS.get(args.model)()

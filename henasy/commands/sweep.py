@@ -160,6 +160,10 @@ def run(args: argparse.Namespace) -> int:
         print(head)
         print(launch.plan_table(plan))
         print(
+            f"every row checked: model options (built on the meta device), benchmarks, config keys and types"
+            f"{', dataset folder' if args.data else ''}"
+        )
+        print(
             f"would submit {len(plan.to_submit)} job(s) to the {plan.executor} executor; sweep folder {plan.sweep_dir}"
         )
         return 0

@@ -3,6 +3,8 @@
 Every job writes ``result.json`` to its run folder before logging to MLflow, so nothing is lost when the
 tracking store is down, locked or elsewhere; this command logs what is missing (params, tags, training
 steps from ``metrics.jsonl``, benchmark metrics, artifacts, FINISHED) and sets runs of dead jobs FAILED.
+A store that cannot be used (a corrupt SQLite file, a server that does not answer) stops it before anything
+is logged, with a message naming the store (``sweeps.tracking.TrackingStoreError``).
 """
 
 from __future__ import annotations

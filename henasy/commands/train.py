@@ -28,7 +28,9 @@ examples:
   batch_size = clips per optimizer step over all processes, lr, weight_decay, grad_accum_steps,
   clip_grad_norm, precision fp32|fp16|bf16, freeze = list of module-path prefixes, checkpoint_every,
   seed, num_workers, max_steps, ...), data.* (hard_negative_sec, limit), model.<factory argument>.
-  Files in --out: config.json, last.pt, metrics.jsonl (one line per step), summary.json.
+  Files in --out: config.json, last.pt, metrics.jsonl (one line per step), summary.json. One process
+  trains into a folder at a time: a second one is refused, naming the holder's host and PID (--out/.lock).
+  A non-finite loss or weight stops the run without saving it; the error names the last finite last.pt.
 """
 
 

@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from henasy.data.parsing import Table, float_column, int_column, list_column, nonempty_column, read_table
+from henasy.data.parsing import (
+    Table,
+    float_column,
+    int_column,
+    list_column,
+    nonempty_column,
+    path_component_column,
+    read_table,
+)
 from henasy.data.taxonomy import Taxonomy
 
 EGOCLIP_COLUMNS = (
@@ -56,7 +64,7 @@ def load_egoclip(
     ``clip_idx``/``narration_ind`` int64; ``video_dur``/``narration_time``/``clip_start``/``clip_end`` float64;
     ``video_uid``/``narration_source``/``clip_text`` str; ``tag_verb``/``tag_noun`` ``list[int]`` per row.
     Tag indices are checked against the taxonomy sizes when given (``num_*`` or ``*_taxonomy``), and
-    ``clip_end >= clip_start``. ``df.attrs`` holds ``path`` and ``skipped_lines`` (non-empty only with
+    ``clip_end >= clip_start``; ``video_uid`` must be a safe file name (it names the video's files). ``df.attrs`` holds ``path`` and ``skipped_lines`` (non-empty only with
     ``bad_lines="skip"``, EgoVLP's ``error_bad_lines=False`` behaviour).
     """
     import pandas as pd
@@ -84,7 +92,7 @@ def load_egoclip(
     df = pd.DataFrame(
         {
             "clip_idx": int_column(table, "clip_idx"),
-            "video_uid": nonempty_column(table, "video_uid"),
+            "video_uid": path_component_column(table, "video_uid"),
             "video_dur": float_column(table, "video_dur"),
             "narration_source": table.column("narration_source"),
             "narration_ind": int_column(table, "narration_ind"),

@@ -52,7 +52,7 @@ def _clip(node: JsonNode) -> MCQClip:
         child = node.get(name)
         tags[name] = tuple(child.as_int_list(allow_string=True)) if child is not None else None
     return MCQClip(
-        video_uid=node["video_uid"].as_str(nonempty=True),
+        video_uid=node["video_uid"].as_path_component(),
         clip_start=start,
         clip_end=end,
         clip_text=node["clip_text"].as_str(nonempty=True),

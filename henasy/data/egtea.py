@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from henasy.data.parsing import parse_int, require_file
+from henasy.data.parsing import check_path_component, parse_int, require_file
 from henasy.errors import DataFormatError
 
 
@@ -94,5 +94,6 @@ def load_split(path: str | Path, classes: list[EgteaClass]) -> list[EgteaClip]:
             )
         verb = parse_int(tokens[2], path=path, line=n, column="verb_id") if len(tokens) > 2 else None
         noun = parse_int(tokens[3], path=path, line=n, column="noun_id") if len(tokens) > 3 else None
-        clips.append(EgteaClip(tokens[0], action_id, index_of[action_id], verb, noun))
+        clip_id = check_path_component(tokens[0], path=path, line=n, column="clip_id")  # names the video file
+        clips.append(EgteaClip(clip_id, action_id, index_of[action_id], verb, noun))
     return clips

@@ -24,6 +24,7 @@ from henasy.data.parsing import (
     int_column,
     list_column,
     nonempty_column,
+    path_component_column,
     read_table,
     timestamp_column,
 )
@@ -73,7 +74,8 @@ def load_epic_annotations(path: str | Path) -> Any:
 
     The 15 official columns are typed (timestamps stay strings; ``*_frame``/``*_class`` int64;
     ``all_nouns`` ``list[str]``; ``all_noun_classes`` ``list[int]``) and three float64 columns are added:
-    ``narration_sec``, ``start_sec``, ``stop_sec``. Checks unique ``narration_id`` and ``stop >= start``.
+    ``narration_sec``, ``start_sec``, ``stop_sec``. Checks unique ``narration_id``, ``stop >= start``, and that ``participant_id`` / ``video_id`` are
+    safe file names (they build the video path ``ek100_video_relpath``).
     """
     import pandas as pd
 
@@ -94,8 +96,8 @@ def load_epic_annotations(path: str | Path) -> Any:
     df = pd.DataFrame(
         {
             "narration_id": ids,
-            "participant_id": nonempty_column(table, "participant_id"),
-            "video_id": nonempty_column(table, "video_id"),
+            "participant_id": path_component_column(table, "participant_id"),
+            "video_id": path_component_column(table, "video_id"),
             "narration_timestamp": table.column("narration_timestamp"),
             "start_timestamp": table.column("start_timestamp"),
             "stop_timestamp": table.column("stop_timestamp"),

@@ -4,7 +4,8 @@ Format (project layout contract, ``notes/layout.md``; used for HENASY's visual-g
 paper §4): a list of ``{clip_id, video_uid, start_sec, end_sec, query, query_type ("noun" |
 "verb_phrase"), entity_ids: [int], mask_file}``; each ``.npz`` holds ``labels`` uint8 (T, H, W), an
 instance-id map of every frame of the clip at the stored video resolution (0 = background), and
-``frame_times`` float64 (T,) in seconds of the parent video. ``mask_file`` is relative to the json's folder.
+``frame_times`` float64 (T,) in seconds of the parent video. ``mask_file`` is relative to the json's folder and must stay inside it (no absolute paths, no ``..``;
+``henasy.data.paths``).
 """
 
 from __future__ import annotations
@@ -53,17 +54,17 @@ def load_grounding(path: str | Path) -> list[GroundingItem]:
         ids = node["entity_ids"].as_int_list()
         if not ids or any(not 0 < i < 256 for i in ids):
             node["entity_ids"].fail(f"entity ids {ids}", expected="a non-empty list of ids in 1..255")
-        mask_file = Path(node["mask_file"].as_str(nonempty=True))
+        mask_file = node["mask_file"].as_relative_path()
         items.append(
             GroundingItem(
-                clip_id=node["clip_id"].as_str(nonempty=True),
-                video_uid=node["video_uid"].as_str(nonempty=True),
+                clip_id=node["clip_id"].as_path_component(),
+                video_uid=node["video_uid"].as_path_component(),
                 start_sec=start,
                 end_sec=end,
                 query=node["query"].as_str(nonempty=True),
                 query_type=query_type,
                 entity_ids=tuple(ids),
-                mask_path=mask_file if mask_file.is_absolute() else root.path.parent / mask_file,
+                mask_path=root.path.parent / mask_file,
             )
         )
     return items

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from henasy.data import safe_pickle
+from henasy.data.paths import SAFE_NAME_HELP, inside
 from henasy.data.transforms import crop_geometry
 from henasy.errors import DataFormatError
 
@@ -88,7 +89,8 @@ class HandObjectStore:
     """Looks up per-clip boxes under a ``hand_object/`` folder; keeps a few pickles in memory (LRU).
 
     A missing pickle or clip entry gives all-zero boxes with ``found=False`` (HelpingHands supervises
-    boxes only where the detector produced them); a malformed pickle raises ``DataFormatError``.
+    boxes only where the detector produced them); a malformed pickle raises ``DataFormatError``, and so does a
+    ``video_uid`` whose pickle path would leave ``folder`` (``henasy.data.paths.inside``).
     """
 
     def __init__(
@@ -120,6 +122,12 @@ class HandObjectStore:
     def get(self, video_uid: str, clip_start: float) -> HandObjectBoxes:
         """Boxes of the clip of ``video_uid`` starting at ``clip_start`` seconds."""
         path = self.folder / handobj_relpath(video_uid, clip_start, self.chunk_sec)
+        if not inside(self.folder, path):  # defence in depth: egoclip.csv's loader already checks video_uid
+            raise DataFormatError(
+                path,
+                f"video_uid {video_uid!r} leads outside the hand-object folder {self.folder}",
+                expected=f"video_uid to be {SAFE_NAME_HELP}",
+            )
         data = self._file(path)
         key = round(float(clip_start), 3)
         entry = None

@@ -5,7 +5,8 @@ Formats (anchors-models §4.6; official ``MQ/Convert_annotation.py``): the canon
 annotations[] → {labels[] → {label, start_time, end_time, primary, ...}}}}`` with times in clip seconds.
 The converted ``clip_annotations.json`` that ``Evaluation/ego4d/eval_detection.py`` reads is keyed by
 clip_uid: ``{video_id, clip_id, parent_start_sec, parent_end_sec, v_duration, subset, annotations:
-[primary labels {label, start_time, end_time, ...}]}``.
+[primary labels {label, start_time, end_time, ...}]}``. Clip and video ids name feature-cache files and
+videos, so they must be safe file names (``henasy.data.paths``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from henasy.data.parsing import JsonNode, read_json
+from henasy.data.paths import SAFE_NAME_HELP, path_component_problem
 
 
 @dataclass(frozen=True)
@@ -63,12 +65,20 @@ def _segment(node: JsonNode, *, primary_required: bool) -> MQSegment:
     return MQSegment(node["label"].as_str(nonempty=True), start, end, primary)
 
 
+def _key_name(node: JsonNode, key: str) -> str:
+    """A clip_uid key used as the clip id (a feature-cache file name): it must be a safe file name."""
+    problem = path_component_problem(key)
+    if problem is not None:
+        node.fail(f"the clip key cannot be used as a file name: {problem}", expected=SAFE_NAME_HELP)
+    return key
+
+
 def load_moments(path: str | Path) -> list[MQClip]:
     """Read a canonical ``moments_<split>.json`` → clips (all labels, with their ``primary`` flag)."""
     root = read_json(path, "MQ moments json")
     clips = []
     for video in root["videos"].elements():
-        video_uid = video["video_uid"].as_str(nonempty=True)
+        video_uid = video["video_uid"].as_path_component()
         split = video["split"].as_str() if video.has("split") else None
         for clip in video["clips"].elements():
             segments = [
@@ -78,7 +88,7 @@ def load_moments(path: str | Path) -> list[MQClip]:
             ]
             clips.append(
                 MQClip(
-                    clip_uid=clip["clip_uid"].as_str(nonempty=True),
+                    clip_uid=clip["clip_uid"].as_path_component(),
                     video_uid=video_uid,
                     split=split,
                     video_start_sec=clip["video_start_sec"].as_float(),
@@ -95,8 +105,8 @@ def load_clip_annotations(path: str | Path) -> dict[str, MQClipAnnotation]:
     out = {}
     for clip_uid, node in root.items():
         out[clip_uid] = MQClipAnnotation(
-            clip_id=node["clip_id"].as_str(nonempty=True) if node.has("clip_id") else clip_uid,
-            video_id=node["video_id"].as_str(nonempty=True),
+            clip_id=node["clip_id"].as_path_component() if node.has("clip_id") else _key_name(node, clip_uid),
+            video_id=node["video_id"].as_path_component(),
             subset=node["subset"].as_str(nonempty=True),
             parent_start_sec=node["parent_start_sec"].as_float(),
             parent_end_sec=node["parent_end_sec"].as_float(),

@@ -5,7 +5,8 @@ Format (anchors-models §4.5): ``videos[] → clips[] → annotations[] → lang
 ``clip_start_sec``/``clip_end_sec`` (the answer window, in clip seconds), ``query``, ``template``, ....
 As in the official ``prepare_ego4d_dataset.py``, queries without a ``query`` text are skipped, and
 ``query_idx`` is the query's position in ``language_queries`` (counting skipped ones), which the official
-evaluator uses with ``clip_uid`` and ``annotation_uid`` to identify a prediction.
+evaluator uses with ``clip_uid`` and ``annotation_uid`` to identify a prediction. ``clip_uid`` and
+``video_uid`` name feature-cache files and videos, so they must be safe file names (``henasy.data.paths``).
 """
 
 from __future__ import annotations
@@ -62,9 +63,9 @@ def load_nlq(path: str | Path, *, annotated: bool = True) -> NLQSet:
     root = read_json(path, "NLQ annotation json")
     out = NLQSet(path=root.path, queries=[])
     for video in root["videos"].elements():
-        video_uid = video["video_uid"].as_str(nonempty=True)
+        video_uid = video["video_uid"].as_path_component()
         for clip in video["clips"].elements():
-            clip_uid = clip["clip_uid"].as_str(nonempty=True)
+            clip_uid = clip["clip_uid"].as_path_component()
             meta = NLQClip(
                 clip_uid, video_uid, clip["video_start_sec"].as_float(), clip["video_end_sec"].as_float()
             )

@@ -5,6 +5,10 @@ LaViLa's ``csv.reader`` + ``int(row[10])``) either skip bad rows silently or fai
 Here every problem becomes a ``DataFormatError`` naming the file, the 1-based line, the column or the JSON
 key path, and what was expected. List cells are parsed with ``ast.literal_eval`` (never ``eval``).
 
+Cells and JSON values that become parts of file paths (video ids, clip ids, mask files) are checked to be
+safe names (``path_component_column``, ``JsonNode.as_path_component``; see ``henasy.data.paths``), so an
+annotation cannot make a loader open a file outside the dataset root.
+
 Line numbers assume one record per physical line (no quoted newlines), which holds for every format here.
 """
 
@@ -22,12 +26,14 @@ from typing import Any, Literal, NoReturn
 
 import numpy as np
 
+from henasy.data.paths import SAFE_NAME_HELP, path_component_problem, relative_path_problem
 from henasy.errors import DataFormatError
 
 _INT_LIST_RE = re.compile(r"^\[\s*(?:[+-]?\d+\s*(?:,\s*[+-]?\d+\s*)*,?\s*)?\]$")
 _TIMESTAMP_RE = re.compile(r"^(\d+):([0-5]?\d):([0-5]?\d(?:\.\d*)?)$")
 _SKIPPED_LINE_RE = re.compile(r"Skipping line (\d+)")
 _BAD_LINE_RE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+_UNSAFE_NAME_RE = r"[/\\\x00-\x1f\x7f]|^\.\.?$"  # vectorised path_component_problem (pandas str.contains)
 
 
 def require_file(path: str | Path, what: str) -> Path:
@@ -267,6 +273,43 @@ def nonempty_column(table: Table, column: str) -> list[str]:
     return values
 
 
+def path_component_column(table: Table, column: str) -> list[str]:
+    """Column ``column`` of ids that name files or folders (``video_uid``, ...): each a safe, non-empty name.
+
+    An id such as ``../../etc/passwd`` would make a loader open a file outside the dataset root; the error
+    names the line and column (vectorised check, then ``paths.path_component_problem`` for the message).
+    """
+    values = nonempty_column(table, column)
+    unsafe = table.frame[column].astype(str).str.contains(_UNSAFE_NAME_RE, regex=True).to_numpy(dtype=bool)
+    if unsafe.any():
+        i = int(np.flatnonzero(unsafe)[0])
+        _unsafe_name(table.path, int(table.lines[i]), column, values[i])
+    return values
+
+
+def check_path_component(value: str, *, path: Path | str, line: int | None = None, column: str) -> str:
+    """``value`` if it is a safe file or folder name, else a ``DataFormatError`` naming line and column."""
+    if path_component_problem(value) is not None:
+        _unsafe_name(path, line, column, value)
+    return value
+
+
+def _unsafe_name(path: Path | str, line: int | None, column: str, value: str) -> NoReturn:
+    problem = path_component_problem(value) or "unsafe name"
+    raise DataFormatError(
+        path,
+        f"{column} {_shown(value)} cannot be used as a file name: {problem}",
+        line=line,
+        column=column,
+        expected=SAFE_NAME_HELP,
+    )
+
+
+def _shown(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
 # --------------------------------------------------------------------------------------------- JSON
 
 
@@ -361,6 +404,25 @@ class JsonNode:
         if nonempty and not self.value.strip():
             self.fail("empty string", expected="a non-empty string")
         return self.value
+
+    def as_path_component(self) -> str:
+        """A string that names a file or folder (``video_uid``, ``clip_uid``, ...): a safe, non-empty name."""
+        value = self.as_str(nonempty=True)
+        problem = path_component_problem(value)
+        if problem is not None:
+            self.fail(f"{_shown(value)} cannot be used as a file name: {problem}", expected=SAFE_NAME_HELP)
+        return value
+
+    def as_relative_path(self) -> str:
+        """A string that names a file below the JSON file's folder (``mask_file``): safe names joined by ``/``."""
+        value = self.as_str(nonempty=True)
+        problem = relative_path_problem(value)
+        if problem is not None:
+            self.fail(
+                f"{_shown(value)} must stay inside the folder of {self.path.name}: {problem}",
+                expected="a relative path such as masks/<clip_id>.npz, without '..'",
+            )
+        return value
 
     def as_int(self, *, allow_string: bool = False) -> int:
         v = self.value

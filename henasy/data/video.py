@@ -16,7 +16,9 @@ clip whose frames cross a chunk boundary reads from both chunks. **Frame indices
 video (or past the end of a chunk, up to 1 s before the next chunk begins) are clamped to the last
 available frame**; a clip that starts more than 1 s after the video ends, frames in a gap of more than
 1 s between chunks or before the first chunk (a missing chunk file) raise ``VideoReadError``. A missing or corrupt file raises
-``VideoReadError`` naming the file.
+``VideoReadError`` naming the file. Video ids come from annotation files: every source checks that the path
+it builds from an id stays inside its root (``henasy.data.paths.inside``, lexical, so symlinked dataset
+folders keep working) and raises ``VideoReadError`` otherwise.
 
 decord is imported lazily (on the first read). No import-order issue with torch was found (decord 0.6 +
 torch 2.14, both orders, also in forked DataLoader workers). The fork hazard is real, though: destroying in
@@ -38,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from henasy.data.paths import inside
 from henasy.data.sampling import FrameRule, clip_frame_range, segment_frame_ids
 from henasy.data.transforms import CLIP_MEAN, CLIP_STD, ClipTransform
 from henasy.errors import VideoReadError
@@ -63,6 +66,17 @@ class VideoSource:
     def chunks(self, video_id: str) -> list[Chunk]:
         raise NotImplementedError
 
+    def contained(self, video_id: str, relpath: str) -> Path:
+        """``root / relpath``, refused unless it stays inside ``root`` (``relpath`` is built from ``video_id``)."""
+        path = self.root / relpath
+        if not inside(self.root, path):
+            raise VideoReadError(
+                path,
+                f"video id {video_id!r} leads outside the video folder {self.root}; a video id must not be an "
+                "absolute path or climb out with '..': check the annotation file that names this video",
+            )
+        return path
+
 
 class SingleFileSource(VideoSource):
     """One file per video: ``video_id`` is the path relative to ``root`` (``P01/P01_01.MP4``)."""
@@ -71,7 +85,7 @@ class SingleFileSource(VideoSource):
         self.root = Path(root)
 
     def chunks(self, video_id: str) -> list[Chunk]:
-        return [Chunk(0.0, self.root / video_id)]
+        return [Chunk(0.0, self.contained(video_id, video_id))]
 
     def __repr__(self) -> str:
         return f"SingleFileSource({str(self.root)!r})"
@@ -92,7 +106,8 @@ class LavilaChunkSource(VideoSource, _ListingCache):
         self.root = Path(root)
 
     def chunks(self, video_id: str) -> list[Chunk]:
-        return self._listing(video_id, lambda: _list_chunks(self.root / f"{video_id}.mp4", _NUMBER_RE, 1.0))
+        folder = self.contained(video_id, f"{video_id}.mp4")
+        return self._listing(video_id, lambda: _list_chunks(folder, _NUMBER_RE, 1.0))
 
     def __repr__(self) -> str:
         return f"LavilaChunkSource({str(self.root)!r})"
@@ -107,7 +122,8 @@ class EgovlpChunkSource(VideoSource, _ListingCache):
         self.chunk_sec = None if chunk_sec is None else float(chunk_sec)
 
     def chunks(self, video_id: str) -> list[Chunk]:
-        return self._listing(video_id, lambda: _list_egovlp_chunks(self.root / video_id, self.chunk_sec))
+        folder = self.contained(video_id, video_id)
+        return self._listing(video_id, lambda: _list_egovlp_chunks(folder, self.chunk_sec))
 
     def __repr__(self) -> str:
         return f"EgovlpChunkSource({str(self.root)!r}, chunk_sec={self.chunk_sec})"
@@ -126,11 +142,12 @@ class AutoSource(VideoSource, _ListingCache):
 
     def layout_of(self, video_id: str) -> str:
         """``"lavila"``, ``"egovlp"`` or ``"single"``."""
-        if (self.root / f"{video_id}.mp4").is_dir():
+        lavila, plain = self.contained(video_id, f"{video_id}.mp4"), self.contained(video_id, video_id)
+        if lavila.is_dir():
             return "lavila"
-        if (self.root / video_id).is_dir():
+        if plain.is_dir():
             return "egovlp"
-        if (self.root / video_id).is_file():
+        if plain.is_file():
             return "single"
         raise VideoReadError(
             self.root / video_id,
@@ -142,10 +159,10 @@ class AutoSource(VideoSource, _ListingCache):
         def compute() -> list[Chunk]:
             layout = self.layout_of(video_id)
             if layout == "lavila":
-                return _list_chunks(self.root / f"{video_id}.mp4", _NUMBER_RE, 1.0)
+                return _list_chunks(self.contained(video_id, f"{video_id}.mp4"), _NUMBER_RE, 1.0)
             if layout == "egovlp":
-                return _list_egovlp_chunks(self.root / video_id, self.chunk_sec)
-            return [Chunk(0.0, self.root / video_id)]
+                return _list_egovlp_chunks(self.contained(video_id, video_id), self.chunk_sec)
+            return [Chunk(0.0, self.contained(video_id, video_id))]
 
         return self._listing(video_id, compute)
 

@@ -4,11 +4,16 @@ then write every annotation file of the dataset layout (notes/layout.md) and ``s
 Determinism: every random choice comes from ``numpy.random.default_rng([seed, *stream keys])`` — one
 stream for the world, one per video (script and renderer), one per annotation file that samples — and
 never from global state, so the output does not depend on the number of workers or the order in which
-videos finish. The manifest (written last) marks a complete dataset.
+videos finish. The manifest (written last) marks a complete dataset; ``.synth_in_progress.json`` (written
+first, removed after the manifest) marks an unfinished one.
+
+``--force`` replaces only a root that one of these two files says this generator wrote (``"generator":
+"henasy.synth"``): a root without them may hold real data, and is refused rather than overwritten.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -33,6 +38,8 @@ GENERATOR_VERSION = 1
 LAYOUTS = ("lavila", "egovlp")
 OUTPUT_PARTS = ("ego4d", "ek100", "egtea", "grounding")
 MANIFEST = "synth_manifest.json"
+IN_PROGRESS = ".synth_in_progress.json"  # written before anything else, removed once MANIFEST is written
+GENERATOR = "henasy.synth"
 _STREAMS = {
     "world": 0,
     "ego4d": 1,
@@ -133,22 +140,59 @@ def plan_dataset(seed: int, spec: SizeSpec) -> Plan:
     return plan
 
 
+def generator_marker(out: Path) -> Path | None:
+    """``out``'s manifest or in-progress marker if this generator wrote it (``"generator": "henasy.synth"``)."""
+    for name in (MANIFEST, IN_PROGRESS):
+        path = out / name
+        try:
+            data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        except (OSError, ValueError):  # unreadable or not JSON: not ours
+            continue
+        if isinstance(data, dict) and data.get("generator") == GENERATOR:
+            return path
+    return None
+
+
 def prepare_out(out: Path, force: bool) -> None:
-    """Refuse a non-empty ``out`` unless ``force``; with ``force``, clear a previous synthetic dataset."""
+    """Create ``out``, or refuse it when it is not empty; ``force`` replaces only a dataset this generator wrote.
+
+    A non-empty folder without our ``synth_manifest.json`` / in-progress marker is refused even with
+    ``force``: it may be a real dataset root, and ``--force`` must never overwrite data we did not write.
+    """
     if out.exists() and not out.is_dir():
         raise BenchError(f"--out {out} is a file, not a folder; choose a new or empty folder")
-    if not out.is_dir() or not any(out.iterdir()):
-        return
+    if out.is_dir() and any(out.iterdir()):
+        _clear_previous(out, force)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BenchError(f"--out {out}: cannot create the folder ({err.strerror or err})") from None
+
+
+def _clear_previous(out: Path, force: bool) -> None:
+    marker = generator_marker(out)
     if not force:
         raise BenchError(
-            f"--out {out} is not empty; choose a new or empty folder, or pass --force to overwrite "
-            "(a previous synthetic dataset there, recognised by its synth_manifest.json, is removed first)"
+            f"--out {out} is not empty; choose a new or empty folder, or pass --force to replace a synthetic "
+            f"dataset written there by `bench data synth` (recognised by its {MANIFEST})"
         )
-    if (out / MANIFEST).is_file():
-        (out / MANIFEST).unlink()
-        for part in OUTPUT_PARTS:
-            if (out / part).is_dir():
-                shutil.rmtree(out / part)
+    if marker is None:
+        raise BenchError(
+            f"--out {out} is not empty and has no {MANIFEST} written by `bench data synth`, so --force will not "
+            "replace it (it may hold real data): choose a new or empty folder, or delete this one yourself "
+            "if you are sure it is disposable"
+        )
+    links = [out / part for part in OUTPUT_PARTS if (out / part).is_symlink()]
+    if links:
+        raise BenchError(
+            f"--out {out}: {links[0]} is a symbolic link; --force does not delete through links: "
+            "remove the link yourself or choose another folder"
+        )
+    for part in OUTPUT_PARTS:
+        if (out / part).is_dir():
+            shutil.rmtree(out / part)
+    for name in (MANIFEST, IN_PROGRESS):
+        (out / name).unlink(missing_ok=True)
 
 
 def _auto_workers(plan_frames: int) -> int:
@@ -197,6 +241,7 @@ def generate(
         raise BenchError(f"unknown --layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
     out = Path(out)
     prepare_out(out, force)
+    write_json(out / IN_PROGRESS, {"generator": GENERATOR, "seed": seed, "size": size, "layout": layout})
     t0 = time.perf_counter()
     spec = SIZES[size]
     plan = plan_dataset(seed, spec)
@@ -304,6 +349,7 @@ def generate(
         "frames": total_frames,
     }
     write_json(out / MANIFEST, _manifest(plan, layout, counts), indent=2)
+    (out / IN_PROGRESS).unlink()
     return {**counts, "wall_s": time.perf_counter() - t0, "workers": n_workers, "out": str(out)}
 
 
@@ -312,7 +358,7 @@ def _manifest(plan: Plan, layout: str, counts: dict) -> dict:
 
     spec = plan.spec
     return {
-        "generator": "henasy.synth",
+        "generator": GENERATOR,
         "generator_version": GENERATOR_VERSION,
         "seed": plan.seed,
         "size": spec.name,

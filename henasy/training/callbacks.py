@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from henasy.atomic import atomic_write_text
+from henasy.atomic import atomic_write_text, explain_write_failure
 
 
 class Callback:
@@ -65,8 +65,8 @@ class JsonlMetrics(Callback):
         self._append({"step": int(metrics.get("step", 0)), "event": "epoch_end", "epoch": epoch, **metrics})
 
     def _append(self, row: dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
+        with explain_write_failure(self.path), open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")  # a line cut short by a full disk is skipped by read_metrics
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

@@ -5,14 +5,17 @@ set of ``config.data.root`` with a clip loader sized from the model (``num_frame
 ``pixel_mean``, ``pixel_std``), a collate that tokenises the narrations with ``model.tokenize`` and appends
 the EgoNCE hard negatives after the positives (EgoVLP's batch formation, HENASY §3 Eq. 1: B̃ = 2B), and runs
 the shared ``Trainer``. The resolved config goes to ``<run_dir>/config.json`` next to ``last.pt``,
-``metrics.jsonl`` and ``summary.json``.
+``metrics.jsonl`` and ``summary.json``. The run folder is locked for the whole run (``henasy.runlock``: one
+writer per folder), after the dataset root and the folder were checked and before any model is built.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -20,9 +23,13 @@ from torch.utils.data import Dataset, Subset
 
 from henasy.atomic import atomic_write_json
 from henasy.errors import BenchError
+from henasy.runlock import run_lock
 from henasy.training.callbacks import Callback, JsonlMetrics
 from henasy.training.config import RunConfig
 from henasy.training.trainer import Trainer, seed_everything
+
+if TYPE_CHECKING:
+    from henasy.data.layout import DatasetLayout
 
 CONFIG_NAME = "config.json"
 SKIPPED_KEY = "_skipped"  # clips whose video could not be read (henasy.data.batching.SkippedItem)
@@ -54,18 +61,10 @@ def build_train_set(config: RunConfig, model: nn.Module) -> Dataset:
     """EgoClip training clips of ``config.data.root`` loaded as the model expects (optionally the first N)."""
     from henasy.data.batching import SkipErrors
     from henasy.data.egoclip_dataset import EgoClipDataset
-    from henasy.data.layout import DatasetLayout
     from henasy.data.taxonomy import load_taxonomy
     from henasy.data.video import ClipLoader
 
-    if not config.data.root:
-        raise BenchError("no dataset root given: pass --data DIR (the folder that holds ego4d/egoclip.csv)")
-    layout = DatasetLayout(config.data.root)
-    if not layout.egoclip_csv.is_file():
-        raise BenchError(
-            f"{layout.egoclip_csv} not found: --data must be a dataset root holding ego4d/egoclip.csv "
-            "(write a synthetic one with `bench data synth --out DIR`)"
-        )
+    layout = check_data_root(config)
     num_verbs = len(load_taxonomy(layout.verb_taxonomy_csv))
     num_nouns = len(load_taxonomy(layout.noun_taxonomy_csv))
     clip_loader = ClipLoader.for_model(model, jitter=True, seed=config.trainer.seed)
@@ -82,6 +81,27 @@ def build_train_set(config: RunConfig, model: nn.Module) -> Dataset:
         size = len(dataset)  # type: ignore[arg-type]
         dataset = Subset(dataset, range(min(config.data.limit, size)))
     return SkipErrors(dataset)  # read errors travel as data, so workers report them with their file name
+
+
+def check_data_root(config: RunConfig) -> DatasetLayout:
+    """The layout of ``config.data.root``; a ``BenchError`` saying what is wrong unless it has egoclip.csv."""
+    from henasy.data.layout import DatasetLayout
+
+    if not config.data.root:
+        raise BenchError("no dataset root given: pass --data DIR (the folder that holds ego4d/egoclip.csv)")
+    layout = DatasetLayout(config.data.root)
+    if layout.egoclip_csv.is_file():
+        return layout
+    root = Path(config.data.root)
+    if not root.exists():
+        problem = f"the dataset root {root} (--data) does not exist"
+    elif not root.is_dir():
+        problem = f"the dataset root {root} (--data) is a file, not a folder"
+    else:
+        problem = f"--data must be a dataset root holding ego4d/egoclip.csv; {root} holds none"
+    raise BenchError(
+        f"{layout.egoclip_csv} not found: {problem} (write a synthetic one with `bench data synth --out DIR`)"
+    )
 
 
 class TrainCollate:
@@ -193,6 +213,16 @@ def train_run(
     run_dir = Path(run_dir)
     config.data.validate()
     config.trainer.validate()
+    check_data_root(config)  # before the run folder is created and the model built
+    main = int(os.environ.get("RANK", "0")) == 0  # torchrun / submitit export RANK before the process starts
+    with run_lock(run_dir) if main else contextlib.nullcontext():
+        return _train_locked(config, run_dir, resume, callbacks)
+
+
+def _train_locked(
+    config: RunConfig, run_dir: Path, resume: bool, callbacks: Sequence[Callback]
+) -> dict[str, Any]:
+    """``train_run`` once the run folder is this process's."""
     model = build_model(config)
     dataset = build_train_set(config, model)
     bind_data(model, config)

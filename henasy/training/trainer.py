@@ -12,6 +12,11 @@ Restartability is the point of this module: the order of the clips of epoch ``e`
 holds the model, optimizer, scaler, every RNG state (as tensors and plain types, so it loads with
 ``torch.load(weights_only=True)``), the epoch and the step within it. A restarted run skips the batches the
 checkpoint already consumed without loading their videos and ends with bit-identical weights.
+
+Nothing non-finite is ever saved: before each write the model and optimizer state are checked, and a
+non-finite loss or state stops the run with a message that names the last finite ``last.pt`` (or says that
+none was written). A write that fails on a full or read-only disk says so and that the previous ``last.pt``
+is intact (``henasy.atomic.WriteFailed``).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from henasy.atomic import atomic_torch_save, atomic_write_json
+from henasy.atomic import WriteFailed, atomic_torch_save, atomic_write_json
 from henasy.errors import BenchError, CheckpointError
 from henasy.training.callbacks import Callback
 from henasy.training.config import TrainerConfig, to_plain
@@ -192,6 +197,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+# ----------------------------------------------------------------------------------------- finite state
+def non_finite_tensor(model: nn.Module, optimizer: torch.optim.Optimizer | None = None) -> str | None:
+    """Name of the first model tensor or optimizer state tensor holding a NaN/Inf (None: all finite)."""
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return f"model tensor {name}"
+    if optimizer is None:
+        return None
+    names = {id(p): n for n, p in model.named_parameters()}
+    for param, state in optimizer.state.items():
+        for key, value in state.items():
+            if (
+                isinstance(value, torch.Tensor)
+                and value.is_floating_point()
+                and not bool(torch.isfinite(value).all())
+            ):
+                return f"optimizer state {key} of {names.get(id(param), 'a parameter')}"
+    return None
+
+
 # ----------------------------------------------------------------------------------------- freezing, optim
 def _matches(name: str, prefix: str) -> bool:
     """``prefix`` is a module path: "visual" matches "visual.blocks.0.w" and "visual", not "visual_proj"."""
@@ -344,6 +369,8 @@ class Trainer:
             self.total_steps = min(self.total_steps, config.max_steps)
         self.dist = DistInfo()
         self.precision = "fp32"  # what actually runs: mixed precision only on CUDA
+        self.saved_step: int | None = None  # step of the last.pt this run resumed from or wrote (None: none)
+        self._foreign_checkpoint = False  # a last.pt from before --no-resume is still in the folder
 
     @property
     def checkpoint_path(self) -> Path:
@@ -366,6 +393,8 @@ class Trainer:
     def _fit(self, resume: bool) -> dict[str, Any]:
         cfg, info = self.config, self.dist
         ckpt = self._load_checkpoint() if resume and self.checkpoint_path.exists() else None
+        self.saved_step = None if ckpt is None else int(ckpt["progress"]["step"])
+        self._foreign_checkpoint = ckpt is None and self.checkpoint_path.exists()
         if ckpt is not None:
             self._check_compatible(ckpt)
             if ckpt["progress"]["step"] >= self.total_steps:
@@ -382,6 +411,7 @@ class Trainer:
         if ckpt is not None:
             optimizer.load_state_dict(ckpt["optimizer"])
             scaler.load_state_dict(ckpt["scaler"])
+            self._refuse_non_finite_checkpoint(optimizer)
             restore_rng_state(ckpt["rng"][info.rank % len(ckpt["rng"])], info.device)
             progress = Progress(**ckpt["progress"])
         else:
@@ -563,8 +593,8 @@ class Trainer:
             where += f", micro-batch {micro + 1}/{accum})" if accum > 1 else ")"
             terms = ", ".join(f"{k}={v:.6g}" for k, v in values.items())
             raise BenchError(
-                f"non-finite training loss at {where}: {terms}. The run stopped; {self.checkpoint_path} keeps the "
-                "last good state. Try a lower trainer.lr, trainer.clip_grad_norm=1.0 or trainer.precision=fp32."
+                f"non-finite training loss at {where}: {terms}. The run stopped; {self._last_finite()}. "
+                f"{self._divergence_advice()}"
             )
         return values
 
@@ -575,7 +605,12 @@ class Trainer:
     def _save(
         self, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, progress: Progress
     ) -> None:
-        """Write ``last.pt`` atomically (rank 0), with every rank's RNG state (a collective call)."""
+        """Write ``last.pt`` atomically (rank 0), with every rank's RNG state (a collective call).
+
+        A state with a non-finite tensor is not written: the run stops naming the tensor and the last
+        finite checkpoint.
+        """
+        self._refuse_non_finite_state(optimizer, progress)
         rng = capture_rng_state(self.dist.device)
         rngs = [rng]
         if self.dist.world_size > 1:
@@ -597,8 +632,65 @@ class Trainer:
             "run_info": self.run_info,
             "world_size": self.dist.world_size,
         }
-        atomic_torch_save(self.checkpoint_path, state)
+        try:
+            atomic_torch_save(self.checkpoint_path, state)
+        except WriteFailed as err:
+            raise err.with_hint(self._previous_checkpoint()) from err
+        self.saved_step = progress.step
         self._emit("on_checkpoint", self.checkpoint_path)
+
+    def _refuse_non_finite_state(self, optimizer: torch.optim.Optimizer, progress: Progress) -> None:
+        """Stop (every rank alike) before a state holding NaN/Inf weights or optimizer moments is saved."""
+        bad = non_finite_tensor(self.model, optimizer)
+        if self.dist.world_size > 1:  # the replicas are identical, but every rank must take the same branch
+            flag = torch.tensor([float(bad is not None)], device=self.dist.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            bad = bad or ("a tensor on another process" if flag.item() else None)
+        if bad is not None:
+            raise BenchError(
+                f"{bad} became non-finite in the update of step {progress.step}, although the loss was "
+                "finite; that state was not saved. The run stopped; "
+                f"{self._last_finite()}. {self._divergence_advice()}"
+            )
+
+    def _refuse_non_finite_checkpoint(self, optimizer: torch.optim.Optimizer) -> None:
+        """A resumed ``last.pt`` must be finite too (one written before this check existed may not be)."""
+        bad = non_finite_tensor(self.model, optimizer)
+        if bad is not None:
+            raise CheckpointError(
+                f"{self.checkpoint_path} (step {self.saved_step}) holds a non-finite {bad}; it cannot be "
+                "resumed. Start over with --no-resume or choose another --out"
+            )
+
+    def _last_finite(self) -> str:
+        """Which ``last.pt`` holds the last finite state, as far as this run knows (for error messages)."""
+        if self.saved_step is not None:
+            return f"{self.checkpoint_path} (step {self.saved_step}) is the last finite state"
+        if self._foreign_checkpoint:
+            return (
+                f"no checkpoint was written by this run ({self.checkpoint_path} is from before --no-resume)"
+            )
+        return "no checkpoint was written"
+
+    def _divergence_advice(self) -> str:
+        advice = "Try a lower trainer.lr, trainer.clip_grad_norm=1.0 or trainer.precision=fp32"
+        if self.saved_step is None:
+            return advice + "."
+        return advice + f" (a run cannot resume {CHECKPOINT_NAME} with other settings: add --no-resume)."
+
+    def _previous_checkpoint(self) -> str:
+        """What a failed ``last.pt`` write left in place, and how to go on (for error messages)."""
+        if self.saved_step is not None:
+            return (
+                f"the previous {CHECKPOINT_NAME} (step {self.saved_step}) is intact; once the problem is "
+                "fixed, rerun the same command to resume from it"
+            )
+        if self._foreign_checkpoint:
+            return (
+                f"no checkpoint was written by this run; the {CHECKPOINT_NAME} from before --no-resume is "
+                "intact"
+            )
+        return "no checkpoint was written yet; once the problem is fixed, rerun the same command"
 
     def _load_checkpoint(self) -> dict[str, Any]:
         path = self.checkpoint_path
