@@ -1,8 +1,8 @@
 """Box geometry, Hungarian matching and the DETR set loss used by HelpingHands (Zhang et al., ICCV 2023).
 
 Facts from ``Chuhanxx/helping_hand_for_egocentric_videos`` @ 46a3852 (``model/box_utils.py``:
-``HungarianMatcher``, ``SetCriterion.loss_boxes``, ``compute_box_loss``; ``utils/box_ops.py``), summarised in
-``shared/reference/anchors-models.md`` §3.3, which in turn follow DETR (Carion et al., ECCV 2020, §3.1). Own code.
+``HungarianMatcher``, ``SetCriterion.loss_boxes``, ``compute_box_loss``; ``utils/box_ops.py``), which in turn
+follow DETR (Carion et al., ECCV 2020, §3.1). Own code.
 
 - Boxes are predicted as normalised (cx, cy, w, h) and supervised in that format; the 100DOH targets arrive
   as normalised (x1, y1, x2, y2) of the input crop (``henasy.data.handobj``) with a validity mask.

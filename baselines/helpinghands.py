@@ -2,7 +2,7 @@
 
 Mirrors ``Chuhanxx/helping_hand_for_egocentric_videos`` @ 46a3852 (``model/tfm_decoder.py`` ``ObjDecoder`` /
 ``Cross_Attention`` / ``TransformerDecoderLayer``, ``model/loss.py``, ``model/box_utils.py``, ``run/train.py``);
-facts from ``shared/reference/anchors-models.md`` §1.3, §2.5, §2.6, §3.3, §5.3. Own code; parameter names are
+Own code; parameter names are
 the official ones, so the released ``ObjDecoder`` ``state_dict`` loads into ``HelpingHands.decoder``.
 
 - Frozen backbone (§2.5): LaViLa's video tower gives the final-``norm``-ed patch tokens (B, T, N, D) and its
@@ -45,11 +45,13 @@ from baselines.lavila import (
     load_lavila_checkpoint,
 )
 from henasy.checkpoints import KeyReport, extract_state_dict, load_checked, load_state_dict_file
+from henasy.data.taxonomy import noun_text
 from henasy.errors import BenchError, CheckpointError
+from henasy.overrides import check_options
 from henasy.training.distributed import gather_optional, gather_with_grad
 from henasy.training.egonce import egonce_positive_mask
 
-# LaViLa TSF-L (``CLIP_OPENAI_TIMESFORMER_LARGE``, anchors §2.1–§2.2): ViT-L/14 video tower, 768-wide text tower.
+# LaViLa TSF-L (``CLIP_OPENAI_TIMESFORMER_LARGE``, LaViLa @ 8002b5a : lavila/models/models.py): ViT-L/14 video tower, 768-wide text tower.
 TSF_LARGE_CONFIG = replace(
     PAPER_CONFIG,
     patch_size=14,
@@ -335,12 +337,6 @@ def noun_matching_loss(
     return F.cross_entropy(logits / temperature, labels)
 
 
-def noun_text(label: str) -> str:
-    """Taxonomy label → the noun as text: ``"bag_(pouch,_sack)"`` → ``"bag"``, ``"cutting_board"`` →
-    ``"cutting board"``."""
-    return label.split("_(")[0].replace("_", " ").strip().lower()
-
-
 # --------------------------------------------------------------------------------------------------------
 # Model
 
@@ -573,6 +569,13 @@ class HelpingHands(nn.Module):
             "(no 'visual.*' keys) nor a whole HelpingHands state_dict ('backbone.*' / 'decoder.*')"
         )
 
+    def load_backbone_checkpoint(
+        self, source: str | Path | Mapping[str, Any], strict: bool = True
+    ) -> KeyReport:
+        """The frozen LaViLa backbone from a LaViLa checkpoint: what ``henasy.factory.create_model(...,
+        backbone_checkpoint=PATH)`` (``model.lavila_checkpoint``) calls."""
+        return load_lavila_checkpoint(self.backbone, source, strict=strict)
+
 
 # --------------------------------------------------------------------------------------------------------
 # Presets (registered in henasy.catalog.MODELS)
@@ -587,30 +590,18 @@ TINY = HelpingHandsConfig(  # trains on the CPU in seconds; same query roles, lo
     joint_dim=64,
     vid_proj_dim=96,
 )
-_LOADERS = ("checkpoint", "lavila_checkpoint")
 
 
 def build_helpinghands(base: HelpingHandsConfig, **overrides: Any) -> HelpingHands:
     """``HelpingHands`` from ``base`` with keyword overrides of ``HelpingHandsConfig`` or (for the backbone)
-    ``LaViLaConfig`` fields, e.g. ``num_frames``; ``lavila_checkpoint=PATH`` loads the backbone and
-    ``checkpoint=PATH`` an official decoder (or whole-model) checkpoint. Unknown keys raise ``BenchError``."""
+    ``LaViLaConfig`` fields, e.g. ``num_frames``. Unknown keys raise ``BenchError``. Weights (an official
+    decoder or whole-model checkpoint, the LaViLa backbone) are loaded by ``henasy.factory.create_model``."""
     own = {f.name for f in fields(HelpingHandsConfig)} - {"backbone"}
     backbone_keys = {f.name for f in fields(LaViLaConfig)}
-    unknown = sorted(set(overrides) - own - backbone_keys - set(_LOADERS))
-    if unknown:
-        raise BenchError(
-            f"unknown HelpingHands option(s) {unknown}; valid options: "
-            f"{', '.join(sorted(own | backbone_keys | set(_LOADERS)))}"
-        )
-    loads = {k: overrides.pop(k) for k in _LOADERS if k in overrides}
+    check_options("HelpingHands", overrides, {"valid options": own | backbone_keys})
     backbone = replace(base.backbone, **{k: v for k, v in overrides.items() if k in backbone_keys})
     config = replace(base, backbone=backbone, **{k: v for k, v in overrides.items() if k in own})
-    model = HelpingHands(config)
-    if loads.get("lavila_checkpoint"):
-        load_lavila_checkpoint(model.backbone, loads["lavila_checkpoint"])
-    if loads.get("checkpoint"):
-        model.load_checkpoint(loads["checkpoint"])
-    return model
+    return HelpingHands(config)
 
 
 def helpinghands_tsf_base(**overrides: Any) -> HelpingHands:

@@ -1,7 +1,7 @@
 """LaViLa dual encoder: TimeSformer video tower + CLIP text tower + bare projections (Zhao et al., CVPR 2023).
 
-Mirrors ``facebookresearch/LaViLa`` @ 8002b5a, model ``CLIP_OPENAI_TIMESFORMER_BASE`` (facts from
-``shared/reference/anchors-models.md`` §2.1–§2.4; own code). HENASY (paper §4.1, Appendix A) uses this
+Mirrors ``facebookresearch/LaViLa`` @ 8002b5a, model ``CLIP_OPENAI_TIMESFORMER_BASE`` (``lavila/models/
+models.py``, ``timesformer.py``, ``openai_model.py``; own code). HENASY (paper §4.1, Appendix A) uses this
 video tower as its frozen global encoder and this text tower as its text encoder; HelpingHands builds on it.
 
 - ``SpaceTimeTransformer`` (§2.1): Frozen-in-Time divided space-time attention, one CLS token per clip,
@@ -40,6 +40,7 @@ from torch import nn
 
 from henasy.checkpoints import KeyReport, extract_state_dict, load_checked, load_state_dict_file
 from henasy.errors import BenchError
+from henasy.overrides import check_options
 from henasy.training.egonce import egonce_loss
 
 # Pixel statistics on the 0–255 scale. LaViLa's released code normalises OPENAI-initialised models with
@@ -96,7 +97,7 @@ def attention(
 
 
 class DividedAttention(nn.Module):
-    """Frozen-in-Time ``VarAttention`` (anchors §2.1, paper Appendix A): attention within time or space groups.
+    """Frozen-in-Time ``VarAttention`` (LaViLa timesformer.py, paper Appendix A): attention within time or space groups.
 
     Tokens are [CLS; patches] with patches in frame-major order (t·N + n). The CLS query attends to all
     tokens; a patch query attends to its group — ``"time"``: the same location n in every frame,
@@ -114,7 +115,7 @@ class DividedAttention(nn.Module):
 
     @torch.no_grad()
     def zero_init(self) -> None:
-        """LaViLa ``time_init='zeros'`` (anchors §2.1): qkv weight/bias = 0, proj weight = 1, proj bias = 0."""
+        """LaViLa ``time_init='zeros'`` (LaViLa timesformer.py): qkv weight/bias = 0, proj weight = 1, proj bias = 0."""
         self.qkv.weight.zero_()
         if self.qkv.bias is not None:
             self.qkv.bias.zero_()
@@ -152,7 +153,7 @@ class DividedAttention(nn.Module):
 
 
 class SpaceTimeBlock(nn.Module):
-    """Divided space-time block with the Frozen-in-Time residual (anchors §2.1, paper Appendix A).
+    """Divided space-time block with the Frozen-in-Time residual (LaViLa timesformer.py, paper Appendix A).
 
     t = timeattn(norm3(x)); s = attn(norm1(x + t)); x = x + s; x = x + mlp(norm2(x)) — the time output
     reaches the residual stream only through the space attention's input.
@@ -190,7 +191,7 @@ class SpaceTimeBlock(nn.Module):
 
 
 class SpaceTimeTransformer(nn.Module):
-    """LaViLa's TimeSformer video encoder (anchors §2.1): (B, C, T, H, W) → CLS feature (B, D)."""
+    """LaViLa's TimeSformer video encoder (LaViLa timesformer.py): (B, C, T, H, W) → CLS feature (B, D)."""
 
     def __init__(
         self,
@@ -291,7 +292,7 @@ class SpaceTimeTransformer(nn.Module):
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention with ``nn.MultiheadAttention``'s parameter names (anchors §2.4)."""
+    """Multi-head causal self-attention with ``nn.MultiheadAttention``'s parameter names."""
 
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
@@ -315,7 +316,7 @@ class CausalSelfAttention(nn.Module):
 
 
 class TextBlock(nn.Module):
-    """CLIP ``ResidualAttentionBlock`` (anchors §2.2): x + attn(ln_1(x)); x + mlp(ln_2(x)), QuickGELU MLP."""
+    """CLIP ``ResidualAttentionBlock`` (LaViLa openai_model.py): x + attn(ln_1(x)); x + mlp(ln_2(x)), QuickGELU MLP."""
 
     def __init__(self, width: int, heads: int) -> None:
         super().__init__()
@@ -385,7 +386,7 @@ def clip_tokenize(texts: list[str] | str, context_length: int = 77) -> torch.Ten
 
 @dataclass(frozen=True)
 class LaViLaConfig:
-    """Architecture of a LaViLa dual encoder; defaults = ``CLIP_OPENAI_TIMESFORMER_BASE`` (anchors §2.1–§2.3)."""
+    """Architecture of a LaViLa dual encoder; defaults = ``CLIP_OPENAI_TIMESFORMER_BASE`` (lavila/models/models.py)."""
 
     # video tower: SpaceTimeTransformer
     image_size: int = 224  # square crop side H = W in pixels
@@ -452,7 +453,7 @@ def rescale_per_frame(maps: torch.Tensor) -> torch.Tensor:
 
 
 class LaViLaDualEncoder(nn.Module):
-    """LaViLa CLIP-style dual encoder (anchors §2.1–§2.4); follows ``henasy.interface.VideoTextModel``."""
+    """LaViLa CLIP-style dual encoder (lavila/models/models.py); follows ``henasy.interface.VideoTextModel``."""
 
     def __init__(self, config: LaViLaConfig | None = None) -> None:
         super().__init__()
@@ -608,7 +609,7 @@ class LaViLaDualEncoder(nn.Module):
 # --------------------------------------------------------------------------------------------------------
 # Checkpoints
 
-EGOVLP_RENAMES = {  # LaViLa scripts/convert_egovlp_ckpt.py (anchors §2.4)
+EGOVLP_RENAMES = {  # LaViLa scripts/convert_egovlp_ckpt.py
     "video_model.": "visual.",
     "text_model.": "textual.",
     "txt_proj.": "text_projection.",
@@ -730,10 +731,7 @@ TINY_CONFIG = LaViLaConfig(  # trains on the CPU in seconds; same tokenizer and 
 
 def build_lavila(base: LaViLaConfig, **overrides: Any) -> LaViLaDualEncoder:
     """``LaViLaDualEncoder`` from ``base`` with keyword overrides; an unknown key raises ``BenchError``."""
-    valid = [f.name for f in fields(LaViLaConfig)]
-    unknown = sorted(set(overrides) - set(valid))
-    if unknown:
-        raise BenchError(f"unknown LaViLa option(s) {unknown}; valid options: {', '.join(valid)}")
+    check_options("LaViLa", overrides, {"valid options": [f.name for f in fields(LaViLaConfig)]})
     return LaViLaDualEncoder(replace(base, **overrides))
 
 

@@ -5,7 +5,7 @@ helpers every zero-shot protocol uses: ``embed_clips`` streams clips through a `
 processes (``henasy.data.batching.make_dataloader``: no dataset is held in memory, unreadable videos raise
 with their file name) into ``model.encode_video``; ``embed_texts`` batches ``model.tokenize`` +
 ``model.encode_text``. Frames follow LaViLa's evaluation sampling (segment midpoints, no jitter, the model's
-``num_frames`` / ``image_size`` / ``pixel_mean`` / ``pixel_std``; anchors-models §4.2).
+``num_frames`` / ``image_size`` / ``pixel_mean`` / ``pixel_std``).
 
 Nothing is written under the data root: dataset roots are often read-only mounts shared by a group. Extracted
 features and prediction files (``work_dir``) go to ``cache_dir`` when given (``bench eval --cache-dir``), else
@@ -30,6 +30,7 @@ from henasy.data.batching import ClipDataLoader, ClipDataset, ClipRef, make_data
 from henasy.data.layout import DatasetLayout
 from henasy.data.video import ClipLoader, FrameRule, VideoSource
 from henasy.errors import BenchError
+from henasy.records import ItemBreakdown
 
 CACHE_ENV = "BENCH_CACHE_DIR"
 
@@ -202,3 +203,6 @@ class Benchmark:
     run: Callable[[EvalContext], Any]  # EvalContext -> benchmarks.record.BenchResult
     options: Mapping[str, Option] = field(default_factory=dict)
     check_model: Callable[[Any, str], None] | None = None  # raises BenchError if the model cannot run it
+    # how its metrics decompose into per-item outcomes of its record's per_item (bench compare's bootstrap);
+    # None: no metric is a mean over items
+    breakdown: ItemBreakdown | None = None

@@ -1,6 +1,6 @@
 """EgoMCQ zero-shot: pick, among 5 clips, the one that matches a narration (EgoVLP's benchmark, paper §5.2).
 
-Protocol (anchors-models §4.1): each ``egomcq.json`` item has a text query and 5 candidate clips; the
+Protocol: each ``egomcq.json`` item has a text query and 5 candidate clips; the
 prediction is the argmax over candidates of the similarity between the query's ``encode_text`` and each
 clip's ``encode_video``; accuracy is reported per ``types`` value, **1 = inter-video, 2 = intra-video**
 (the official code prints the two labels swapped; ``benchmarks.metrics.egomcq_accuracy``).
@@ -24,6 +24,7 @@ from benchmarks.record import BenchResult
 from henasy.data.batching import ClipRef
 from henasy.data.egomcq import load_egomcq
 from henasy.data.video import AutoSource
+from henasy.records import Stratum, fixed_breakdown
 
 VERSION = "egomcq/1"
 OPTIONS: dict[str, Option] = {}
@@ -71,4 +72,11 @@ def run(ctx: EvalContext) -> BenchResult:
     return BenchResult(protocol, "egomcq.json", metrics, len(items), len(all_items), per_item)
 
 
-BENCHMARK = Benchmark("egomcq", run, OPTIONS)
+# Per-item outcomes of the record: accuracy per question type over the 0/1 "correct" list.
+BREAKDOWN = fixed_breakdown(
+    {
+        "inter": (Stratum("item_id", "correct", where=("type", 1)),),
+        "intra": (Stratum("item_id", "correct", where=("type", 2)),),
+    }
+)
+BENCHMARK = Benchmark("egomcq", run, OPTIONS, breakdown=BREAKDOWN)

@@ -39,6 +39,7 @@ from henasy.atomic import atomic_write_json
 from henasy.data.mq import MQClipAnnotation, load_clip_annotations
 from henasy.data.video import AutoSource
 from henasy.errors import BenchError
+from henasy.records import Stratum, fixed_breakdown
 
 VERSION = "egomq/1"
 SUBSET = "validation"  # official evaluator argument; selects clips whose subset ("val") is a substring
@@ -219,4 +220,6 @@ def _per_item(clips: list[MQClipAnnotation], retrieval: dict[str, list[dict]]) -
     return out
 
 
-BENCHMARK = Benchmark("egomq", run, OPTIONS)
+# Per-item outcomes: per-instance retrieval recall hits (detection mAP is no mean over items).
+BREAKDOWN = fixed_breakdown({f"r{k}_iou0.5": (Stratum("instance_id", f"r{k}_iou0.5"),) for k in (1, 5)})
+BENCHMARK = Benchmark("egomq", run, OPTIONS, breakdown=BREAKDOWN)

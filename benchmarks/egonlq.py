@@ -36,6 +36,7 @@ from henasy.atomic import atomic_write_json
 from henasy.data.nlq import NLQQuery, load_nlq
 from henasy.data.video import AutoSource
 from henasy.errors import BenchError
+from henasy.records import Stratum, fixed_breakdown
 
 VERSION = "egonlq/1"
 THRESHOLDS = (0.3, 0.5, 0.01)
@@ -195,4 +196,11 @@ def _per_item(queries: list[NLQQuery], results: list[dict]) -> dict[str, Any]:
     return {**out, **hits}
 
 
-BENCHMARK = Benchmark("egonlq", run, OPTIONS)
+# Per-item outcomes: per-query recall hits and the top-1 IoU (mIoU).
+BREAKDOWN = fixed_breakdown(
+    {
+        **{f"r{k}_iou{t}": (Stratum("query_id", f"r{k}_iou{t}"),) for k in (1, 5) for t in ("0.3", "0.5")},
+        "mIoU": (Stratum("query_id", "top1_iou"),),
+    }
+)
+BENCHMARK = Benchmark("egonlq", run, OPTIONS, breakdown=BREAKDOWN)

@@ -1,6 +1,6 @@
 """EGTEA Gaze+ zero-shot action recognition: LaViLa's split-1 protocol or HelpingHands' 3-split protocol.
 
-Both (anchors-models §4.4) score each test clip by the cosine between its video embedding and the text
+Both score each test clip by the cosine between its video embedding and the text
 embedding of every class of ``action_idx.txt`` (class text = the line's words, ``_`` → space, lower-cased;
 no template), computed per *view*, then take the **max over views** (LaViLa ``eval_zeroshot.py`` /
 HelpingHands ``test_egtea.py``; the softmax LaViLa applies after it does not change the ranking).
@@ -21,6 +21,7 @@ confusion-matrix semantics: ``benchmarks.metrics.mean_class_accuracy``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from benchmarks.record import BenchResult
 from henasy.data.egtea import EgteaClip, egtea_clip_relpath, load_action_index, load_split
 from henasy.data.video import ClipLoader, SingleFileSource
 from henasy.errors import BenchError
+from henasy.records import Stratum
 
 VERSION = "egtea/1"
 PROTOCOLS = {
@@ -201,4 +203,14 @@ def run(ctx: EvalContext) -> BenchResult:
     return BenchResult(protocol, split, metrics, n_items, total, per_item)
 
 
-BENCHMARK = Benchmark("egtea", run, OPTIONS)
+def breakdown(per_item: Mapping[str, Any], metric: str) -> tuple[Stratum, ...]:
+    """Per-item outcomes: one per_item mapping per split; ``top1`` is the mean over splits, ``top1_<split>`` one."""
+    splits = [k for k, v in per_item.items() if isinstance(v, dict)]
+    if metric == "top1":
+        return tuple(Stratum("clip_id", "correct", within=split) for split in splits)
+    if metric.startswith("top1_") and metric[len("top1_") :] in splits:
+        return (Stratum("clip_id", "correct", within=metric[len("top1_") :]),)
+    return ()
+
+
+BENCHMARK = Benchmark("egtea", run, OPTIONS, breakdown=breakdown)

@@ -1,6 +1,6 @@
 """EK100-CLS zero-shot action recognition, LaViLa's protocol (``eval_zeroshot.py --dataset ek100_cls``).
 
-Protocol (anchors-models §4.3):
+Protocol:
 
 * Classes = every distinct ``verb_class:noun_class`` pair occurring in ``EPIC_100_train.csv`` ∪
   ``EPIC_100_validation.csv``, **sorted as strings** (so ``"10:3"`` comes before ``"2:1"``).
@@ -26,6 +26,7 @@ from benchmarks.record import BenchResult
 from henasy.data.batching import ClipRef
 from henasy.data.ek100 import ek100_video_relpath, load_epic_annotations
 from henasy.data.video import SingleFileSource
+from henasy.records import Stratum, fixed_breakdown
 
 VERSION = "ek100_cls/1"
 TEMPLATES = {"none": ("{}",), "lavila": ("#C C {}", "#C {}")}
@@ -121,4 +122,11 @@ def run(ctx: EvalContext) -> BenchResult:
     return BenchResult(protocol, "EPIC_100_validation", metrics, len(kept), len(val), per_item)
 
 
-BENCHMARK = Benchmark("ek100_cls", run, OPTIONS)
+# Per-item outcomes: 0/1 top-k hits per narration.
+BREAKDOWN = fixed_breakdown(
+    {
+        "top1": (Stratum("narration_id", "correct_top1"),),
+        "top5": (Stratum("narration_id", "correct_top5"),),
+    }
+)
+BENCHMARK = Benchmark("ek100_cls", run, OPTIONS, breakdown=BREAKDOWN)

@@ -1,6 +1,6 @@
 """EK100-MIR zero-shot: multi-instance video↔text retrieval on EPIC-KITCHENS-100 (paper §5.2, Table 1).
 
-Protocol (LaViLa ``eval_zeroshot.py --dataset ek100_mir``, anchors-models §4.2):
+Protocol (LaViLa ``eval_zeroshot.py --dataset ek100_mir``):
 
 * videos = rows of ``EPIC_100_retrieval_test.csv`` (frames: ``[round(fps·start), ceil(fps·stop))``,
   segment midpoints, per-video fps from decord); captions = rows of ``EPIC_100_retrieval_test_sentence.csv``.
@@ -27,6 +27,7 @@ from henasy.data.batching import ClipRef
 from henasy.data.ek100 import ek100_video_relpath, load_ek100_retrieval
 from henasy.data.video import SingleFileSource
 from henasy.errors import BenchError
+from henasy.records import Stratum, fixed_breakdown
 
 VERSION = "ek100_mir/1"
 OPTIONS: dict[str, Option] = {}
@@ -90,4 +91,18 @@ def run(ctx: EvalContext) -> BenchResult:
     return BenchResult(protocol, split, metrics, n, n_total, per_item)
 
 
-BENCHMARK = Benchmark("ek100_mir", run, OPTIONS)
+# Per-item outcomes: per-query AP / nDCG (video queries for V→T, sentence queries for T→V); the averages are
+# the mean of the two directions' means.
+_DIRECTIONS = {
+    f"{m}_{d}": (Stratum("video_id" if d == "v2t" else "sentence_id", f"{'AP' if m == 'mAP' else m}_{d}"),)
+    for m in ("mAP", "nDCG")
+    for d in ("v2t", "t2v")
+}
+BREAKDOWN = fixed_breakdown(
+    {
+        **_DIRECTIONS,
+        "mAP_avg": _DIRECTIONS["mAP_v2t"] + _DIRECTIONS["mAP_t2v"],
+        "nDCG_avg": _DIRECTIONS["nDCG_v2t"] + _DIRECTIONS["nDCG_t2v"],
+    }
+)
+BENCHMARK = Benchmark("ek100_mir", run, OPTIONS, breakdown=BREAKDOWN)

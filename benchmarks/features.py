@@ -1,7 +1,7 @@
 """Sliding-window video features of long clips, cached on disk (the "representation" protocols, paper §5.2).
 
 EgoNLQ and EgoMQ train downstream heads on pre-extracted features (EgoVLP / LaViLa / HelpingHands extract
-``encode_video`` embeddings of short windows along each clip, ~1.87 windows/s on Ego4D; anchors-models §4.5).
+``encode_video`` embeddings of short windows along each clip, ~1.87 windows/s on Ego4D).
 Here a span ``[start, end]`` of a video (a clip, in parent-video seconds) is cut into
 ``N = ceil(duration / stride_sec)`` equal bins; feature k is ``encode_video`` of a ``window_sec`` window
 centred on bin k (``num_frames`` segment-midpoint frames, LaViLa sampling, no jitter), so position k

@@ -34,6 +34,7 @@ from henasy.data.grounding import GroundingItem, load_grounding, load_mask
 from henasy.data.transforms import crop_geometry
 from henasy.data.video import AutoSource, ClipLoader
 from henasy.errors import BenchError, DataFormatError
+from henasy.records import Stratum, fixed_breakdown
 
 VERSION = "grounding/1"
 OPTIONS: dict[str, Option] = {
@@ -174,4 +175,12 @@ def run(ctx: EvalContext) -> BenchResult:
     return BenchResult(protocol, "grounding_val", metrics, len(items), len(all_items), per_item)
 
 
-BENCHMARK = Benchmark("grounding", run, OPTIONS, check_model=check_model)
+# Per-item outcomes: per-query IoU, over all queries or one query type.
+BREAKDOWN = fixed_breakdown(
+    {
+        "mIoU": (Stratum("query_id", "iou"),),
+        "mIoU_noun": (Stratum("query_id", "iou", where=("query_type", "noun")),),
+        "mIoU_verb_phrase": (Stratum("query_id", "iou", where=("query_type", "verb_phrase")),),
+    }
+)
+BENCHMARK = Benchmark("grounding", run, OPTIONS, check_model=check_model, breakdown=BREAKDOWN)

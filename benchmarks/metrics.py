@@ -2,7 +2,7 @@
 
 Published numbers are comparable only when the metric behaves exactly as the official one, so each
 function here documents the official source it mirrors, its units (percent or fraction), its tie rule
-and its NaN rule (facts observed by running the official code: ``shared/reference/metric-semantics.md``).
+and its NaN rule (facts observed by running the official code).
 Pure numpy; no code is copied from the official repositories.
 
 =========================  ===========  ==============================================================

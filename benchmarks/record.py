@@ -1,20 +1,14 @@
-"""Result records of ``benchmarks.runner.evaluate``: building, hashing weights, and atomic JSON writing.
+"""What a benchmark protocol returns (``BenchResult``), weight hashing, and the result record built from it.
 
-One record per benchmark run (the shape sweeps, tables and paired bootstraps read; lm-eval's
-``EvalResults`` idea, style anchors §1 and lesson 9)::
-
-    {"schema_version", "benchmark", "protocol": {"version", ...every protocol choice}, "split",
-     "metrics": {name: float, percent}, "n_items", "partial", "model": {"id", "checkpoint",
-     "checkpoint_sha256"}, "wall_time_s", "data_root", "per_item": {...}, "artifacts": {...}, "env": {...}}
-
-``partial`` is true when ``--limit`` cut the evaluated set, so a table can refuse the number. NaN values
-(a metric the official formula leaves undefined) are written as JSON ``null``.
+The record itself is ``henasy.records.BenchmarkResult`` (its schema, version and loader live there); this
+module is the benchmark side: ``make_record`` adds the model, timing, data-root and environment fields to a
+protocol's ``BenchResult``. ``partial`` is true when ``--limit`` cut the evaluated set, so a table can refuse
+the number. NaN values (a metric the official formula leaves undefined) are written as JSON ``null``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +16,17 @@ from typing import Any
 
 import numpy as np
 
-from henasy.atomic import atomic_write_json
+from henasy.records import BenchmarkResult, ModelRef, jsonable, write_record
 
-SCHEMA_VERSION = 1
+__all__ = [
+    "BenchResult",
+    "environment",
+    "file_sha256",
+    "jsonable",
+    "make_record",
+    "weights_sha256",
+    "write_records",
+]
 _READ_BLOCK = 1 << 20
 
 
@@ -66,25 +68,6 @@ def weights_sha256(model: Any) -> str:
     return digest.hexdigest()
 
 
-def jsonable(value: Any) -> Any:
-    """``value`` with numpy scalars/arrays turned into Python values and NaN/inf into ``None``."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer, int)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(float(value)) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def environment(device: str) -> dict[str, str]:
     """Versions and device that produced a record."""
     import torch
@@ -112,25 +95,24 @@ def make_record(
     device: str,
 ) -> dict[str, Any]:
     """The JSON-ready result record of one benchmark run."""
-    return jsonable(
-        {
-            "schema_version": SCHEMA_VERSION,
-            "benchmark": benchmark,
-            "protocol": result.protocol,
-            "split": result.split,
-            "metrics": result.metrics,
-            "n_items": result.n_items,
-            "partial": result.n_items < result.total_items,
-            "model": {"id": model_id, "checkpoint": checkpoint, "checkpoint_sha256": checkpoint_sha256},
-            "wall_time_s": round(float(wall_time_s), 3),
-            "data_root": str(Path(data_root).resolve()),
-            "per_item": result.per_item,
-            "artifacts": result.artifacts,
-            "env": environment(device),
-        }
-    )
+    return BenchmarkResult(
+        benchmark=benchmark,
+        protocol=result.protocol,
+        split=result.split,
+        metrics=result.metrics,
+        n_items=result.n_items,
+        partial=result.n_items < result.total_items,
+        model=ModelRef(model_id, checkpoint, checkpoint_sha256),
+        wall_time_s=round(float(wall_time_s), 3),
+        data_root=str(Path(data_root).resolve()),
+        per_item=result.per_item,
+        artifacts=result.artifacts,
+        env=environment(device),
+    ).to_dict()
 
 
 def write_records(path: str | Path, records: list[dict[str, Any]]) -> Path:
     """Write ``records`` as one JSON list to ``path`` atomically (NaN → null)."""
-    return atomic_write_json(path, jsonable(records))
+    return write_record(
+        path, [BenchmarkResult.from_dict(r, f"{path}: record {i}") for i, r in enumerate(records)]
+    )

@@ -150,17 +150,11 @@ def evaluate(
 def load_model(name: str, checkpoint: str | None = None, model_args: dict[str, Any] | None = None) -> Any:
     """Build the registered model ``name`` (seeded, ``model_args`` as factory arguments) and load ``checkpoint``.
 
-    A checkpoint goes through the model's own ``load_checkpoint`` when it has one (official LaViLa /
-    HelpingHands / HENASY files and trainer ``last.pt`` files), else through ``henasy.checkpoints``.
+    Built by ``henasy.factory.create_model`` (through the trainer's seeded ``build_model``), which loads
+    the checkpoint with the model's own ``load_checkpoint`` when it has one (official LaViLa / HelpingHands /
+    HENASY files and trainer ``last.pt`` files), else through ``henasy.checkpoints``.
     """
-    from henasy.checkpoints import load_checked, load_state_dict_file
     from henasy.training.config import RunConfig
     from henasy.training.run import build_model
 
-    model = build_model(RunConfig(model=name, model_args=dict(model_args or {})))
-    if checkpoint is not None:
-        if hasattr(model, "load_checkpoint"):
-            model.load_checkpoint(checkpoint)
-        else:
-            load_checked(model, load_state_dict_file(checkpoint), source=str(checkpoint))
-    return model
+    return build_model(RunConfig(model=name, model_args=dict(model_args or {})), checkpoint=checkpoint)

@@ -1,8 +1,8 @@
 """henasy-bench: benchmark harness and ablation framework for egocentric video-language models.
 
 The package ``henasy`` holds the shared machinery (registries, the ``bench`` command line, data loaders,
-the synthetic dataset generator, the trainer) and the HENASY model itself (NeurIPS 2024, see
-``shared/paper/HENASY.md``). Baseline models live in ``baselines``, benchmark protocols in ``benchmarks``,
+the synthetic dataset generator, the trainer) and the HENASY model itself (Vo et al., NeurIPS
+2024). Baseline models live in ``baselines``, benchmark protocols in ``benchmarks``,
 sweep specs in ``sweeps`` and paper tables in ``reports``.
 """
 

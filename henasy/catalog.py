@@ -1,26 +1,27 @@
-"""The project's registries: models, benchmarks, sweeps and tables.
+"""The project's registries: models and benchmarks.
 
 Each entry is a lazy ``"module:attr"`` import string with a one-line description, so ``bench list`` and
 ``bench --help`` answer without importing torch. A capability adds its entries here when it lands.
+Models and benchmarks may also come from other packages (entry-point groups ``MODEL_ENTRY_POINTS`` and
+``BENCHMARK_ENTRY_POINTS``) or from ``bench --include`` files: see ``henasy.registry`` for that API.
 """
 
 from __future__ import annotations
 
 from henasy.registry import Registry
 
-MODELS: Registry = Registry("model")
-BENCHMARKS: Registry = Registry("benchmark")
-SWEEPS: Registry = Registry("sweep")
-TABLES: Registry = Registry("table")
+MODEL_ENTRY_POINTS = "henasy_bench.models"
+BENCHMARK_ENTRY_POINTS = "henasy_bench.benchmarks"
 
-REGISTRIES: dict[str, Registry] = {
-    "models": MODELS,
-    "benchmarks": BENCHMARKS,
-    "sweeps": SWEEPS,
-    "tables": TABLES,
-}
+MODELS: Registry = Registry("model", entry_point_group=MODEL_ENTRY_POINTS)
+BENCHMARKS: Registry = Registry("benchmark", entry_point_group=BENCHMARK_ENTRY_POINTS)
 
-# Models: "module:factory" where factory(**overrides) -> nn.Module following henasy.interface.VideoTextModel.
+# Sweeps and tables have no registry here: their spec files are the list (``sweeps.spec.shipped_specs``,
+# ``reports.spec.list_table_ids``), so adding one is adding one YAML file.
+REGISTRIES: dict[str, Registry] = {"models": MODELS, "benchmarks": BENCHMARKS}
+
+# Models: "module:factory" where factory(**arch) -> nn.Module following henasy.interface.VideoTextModel,
+# built by henasy.factory.create_model (which also loads weights: checkpoint / backbone_checkpoint).
 MODELS.add(
     "lavila",
     "baselines.lavila:lavila_tsf_base",
@@ -86,88 +87,4 @@ BENCHMARKS.add(
     "grounding",
     "benchmarks.grounding:BENCHMARK",
     "Visual grounding (HENASY App. D): mIoU of model.ground masks vs GT masks (%)",
-)
-
-# Sweeps: every entry's target is ``sweeps:spec_path`` and its ``path`` tag the spec file under sweeps/;
-# ``bench sweep NAME`` resolves NAME through ``sweeps.spec.resolve_spec_path`` (file, sweeps/ name, entry).
-SWEEPS.add(
-    "ablations/losses",
-    "sweeps:spec_path",
-    "HENASY Table 3: six loss settings (EgoNCE + NEC/VEC/proj)",
-    path="ablations/losses.yaml",
-    table="3",
-)
-SWEEPS.add(
-    "ablations/architecture",
-    "sweeps:spec_path",
-    "HENASY Table 4: avg. pool / SA decoder / no bootstrap / complete",
-    path="ablations/architecture.yaml",
-    table="4",
-)
-SWEEPS.add(
-    "tables/table1",
-    "sweeps:spec_path",
-    "HENASY Table 1: zero-shot EgoMCQ, EK100-MIR, EK100-CLS, EGTEA for LaViLa, HelpingHands, HENASY",
-    path="tables/table1.yaml",
-    table="1",
-)
-SWEEPS.add(
-    "tables/table2",
-    "sweeps:spec_path",
-    "HENASY Table 2: EgoNLQ and EgoMQ for LaViLa, HelpingHands, HENASY",
-    path="tables/table2.yaml",
-    table="2",
-)
-SWEEPS.add(
-    "tables/table6",
-    "sweeps:spec_path",
-    "HENASY Table 6: grounding mIoU for HelpingHands and HENASY",
-    path="tables/table6.yaml",
-    table="6",
-)
-SWEEPS.add(
-    "search/loss_weights",
-    "sweeps:spec_path",
-    "Optuna search over the loss weights λ1, λ2, λ3 (EgoMCQ intra objective)",
-    path="search/loss_weights.yaml",
-)
-
-# Tables: every entry's target is ``reports:table_spec_path`` and its ``path`` tag the spec under reports/;
-# ``bench table --id N`` reads reports/tables/tableN.yaml (``reports.spec``); the paper's values come from
-# reports/paper_numbers.yaml.
-TABLES.add(
-    "table1",
-    "reports:table_spec_path",
-    "HENASY Table 1: zero-shot EgoMCQ, EK100-MIR, EK100-CLS, EGTEA (filled by sweep tables/table1)",
-    path="tables/table1.yaml",
-)
-TABLES.add(
-    "table2",
-    "reports:table_spec_path",
-    "HENASY Table 2: EgoNLQ and EgoMQ on the model's features (filled by sweep tables/table2)",
-    path="tables/table2.yaml",
-)
-TABLES.add(
-    "table3",
-    "reports:table_spec_path",
-    "HENASY Table 3: ablation of the multi-grained losses (filled by sweep ablations/losses)",
-    path="tables/table3.yaml",
-)
-TABLES.add(
-    "table4",
-    "reports:table_spec_path",
-    "HENASY Table 4: ablation of the model design (filled by sweep ablations/architecture)",
-    path="tables/table4.yaml",
-)
-TABLES.add(
-    "table5",
-    "reports:table_spec_path",
-    "HENASY Table 5: computational cost and memory (filled by `bench compare helpinghands henasy --cost`)",
-    path="tables/table5.yaml",
-)
-TABLES.add(
-    "table6",
-    "reports:table_spec_path",
-    "HENASY Table 6: visual grounding mIoU (filled by sweep tables/table6)",
-    path="tables/table6.yaml",
 )

@@ -34,7 +34,7 @@ SHOW_KEYS = 10  # how many keys an error message lists per category
 def _allowed_globals() -> list[Any]:
     """Data-only classes that may appear next to tensors in official checkpoints (weights_only allow-list).
 
-    ``argparse.Namespace``: LaViLa saves its training flags as ``ckpt["args"]`` (§1.2 of the model anchors).
+    ``argparse.Namespace``: LaViLa saves its training flags as ``ckpt["args"]`` (LaViLa main_pretrain.py).
     numpy scalars / dtypes: metric fields such as ``best_acc1`` saved from numpy values; files written with
     numpy 1.x name the scalar constructor ``numpy.core.multiarray.scalar``, numpy 2 ``numpy._core...``.
     """

@@ -14,6 +14,7 @@ import sys
 
 from henasy import __version__
 from henasy.errors import BenchError
+from henasy.plugins import include_items, load_includes
 
 # Subcommand modules, in the order `bench --help` lists them.
 COMMAND_MODULES = [
@@ -36,6 +37,7 @@ EPILOG = """examples:
   bench table --id 3                                 render it beside the paper's numbers
   bench compare henasy helpinghands --cost           Table 5: parameters, GFLOPs, latency, memory
   bench list models                                  what is registered
+  bench --include my_model.py eval my_tiny egomcq --data data/synth   a model of your own
   bench data synth --out data/synth --size small     write the synthetic egocentric dataset
   bench info lavila                                  parameter count of the paper preset (meta device)
   bench train lavila_tiny --data data/synth --out runs/lavila_tiny
@@ -52,6 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"henasy-bench {__version__}")
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="import a Python file or module that registers models/benchmarks before the command runs "
+        "(repeatable; also the BENCH_INCLUDE environment variable, os.pathsep-separated); see README, "
+        '"Adding your own model"',
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
@@ -67,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        load_includes(include_items(args.include))
         return int(args.func(args) or 0)
     except BenchError as err:
         print(f"bench {args.command}: error: {err}", file=sys.stderr)

@@ -1,7 +1,7 @@
 """HENASY's grouping machinery: temporal-aware grouping (TAG), DST blocks with group tokens, saliency maps.
 
 Paper: HENASY (NeurIPS 2024) §4.2 (Eq. 3–4), Appendix A (DST), Appendix B.1 (Eq. 11–12), B.2 (Eq. 13).
-No official code exists (anchors-models §2.6); the nearest public template is GroupViT's
+No official code exists; the nearest public template is GroupViT's
 ``AssignAttention`` (Gumbel-softmax over groups + hard straight-through assignment), read for facts only.
 
 - ``TemporalAwareGrouping``: Eq. 11 similarity of every input token of every frame to Q group tokens

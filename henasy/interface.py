@@ -38,3 +38,20 @@ class VideoTextModel(Protocol):
     def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """Loss terms for one training batch; key ``"loss"`` is the total that is back-propagated."""
         ...
+
+
+def interface_members() -> list[str]:
+    """The attributes and methods ``VideoTextModel`` requires, in declaration order."""
+    methods = [n for n, v in vars(VideoTextModel).items() if callable(v) and not n.startswith("_")]
+    return [*VideoTextModel.__annotations__, *methods]
+
+
+def missing_members(model: object) -> list[str]:
+    """The ``VideoTextModel`` members ``model`` lacks (a method must also be callable); empty when it fits."""
+    methods = {n for n, v in vars(VideoTextModel).items() if callable(v) and not n.startswith("_")}
+    missing = []
+    for member in interface_members():
+        value = getattr(model, member, None)
+        if value is None or (member in methods and not callable(value)):
+            missing.append(member)
+    return missing

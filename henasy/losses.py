@@ -1,6 +1,6 @@
 """HENASY's multi-grained losses (paper §4.4): NEC (Eq. 7), VEC (Eq. 8), projection loss (Eq. 9), total (Eq. 10).
 
-No official code exists (anchors-models §3.4); the nearest public analogues, read for facts only, are
+No official code exists; the nearest public analogues, read for facts only, are
 HelpingHands' Hungarian noun-matching contrastive loss (NEC) and BoxInst's projection term (Eq. 9).
 Every function takes L2-normalised embeddings (cosine similarities, as in EgoNCE) and returns
 ``(loss, count)`` where ``count`` is the number of pairs / phrases / boxes the term averaged over; a term

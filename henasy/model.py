@@ -1,6 +1,6 @@
 """HENASY (Phan et al., NeurIPS 2024): LaViLa dual encoder + local entity encoder + entity-aware decoder.
 
-First implementation (no official code exists, anchors-models §2.6); every component follows the paper:
+First implementation (no official code exists); every component follows the paper:
 §4.1 global encoder (LaViLa TSF-B, frozen), §4.2 local entity encoder (bootstrapping stage Eq. 2, TAG
 Eq. 3–4 / 11–12 in ``henasy.grouping``, entity grouping stage of DST blocks, temporal average pooling),
 §4.3 entity-aware decoder (Eq. 5–6, ``henasy.decoder``), §4.4 losses (``henasy.losses``), App. B.2
@@ -12,7 +12,7 @@ into them unchanged (§5.1: both initialised from LaViLa and frozen).
 Decisions where the paper leaves a choice open (each also commented where it is implemented):
 
 - Width. §5.1 says D = 512, but the 291 M of Table 5 is only reached with the local encoder at the
-  backbone width 768 (at 512 this implementation has 225.8 M; anchors §2.6 estimates ≈ 241 M). We default to ``width = None`` → the global
+  backbone width 768 (at 512 this implementation has 225.8 M). We default to ``width = None`` → the global
   encoder's width (768 for TSF-B): the bootstrapping cross-attention, TAG over patch tokens and the decoder
   then read the global patch tokens without extra 768→512 projections. ``width=512`` is supported (linear
   patch projections appear). With the choices below the paper preset has 279.5 M parameters (−11.5 M from
@@ -63,6 +63,7 @@ from baselines.lavila import PAPER_CONFIG as LAVILA_PAPER_CONFIG
 from baselines.lavila import TINY_CONFIG as LAVILA_TINY_CONFIG
 from baselines.lavila import LaViLaConfig, LaViLaDualEncoder, load_lavila_checkpoint, rescale_per_frame
 from henasy.checkpoints import KeyReport, extract_state_dict, load_checked, load_state_dict_file
+from henasy.data.taxonomy import noun_text
 from henasy.decoder import (
     AveragePoolDecoder,
     CrossAttentionLayer,
@@ -80,6 +81,7 @@ from henasy.grouping import (
     to_grid,
 )
 from henasy.losses import DEFAULT_LOSS_WEIGHTS, nec_loss, projection_loss, total_loss, vec_loss
+from henasy.overrides import check_options
 from henasy.training.egonce import egonce_loss
 from henasy.verb_phrases import VerbPhraseSource
 
@@ -116,7 +118,6 @@ class HenasyConfig:
     loss_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))  # λ1–λ3
     proj_mask: str = "saliency"  # "saliency" (Eq. 13) | "assignment" (M_t before the softmax)
     vec_weight_temperature: float = 1.0  # τ_w of VEC's softmax over entities (1 = plain softmax)
-    lavila_checkpoint: str | None = None  # LaViLa (or HENASY) checkpoint loaded at construction
     init_projection_from_lavila: bool = True
 
     def __post_init__(self) -> None:
@@ -291,8 +292,6 @@ class HenasyModel(LaViLaDualEncoder):
         self._warned: set[str] = set()
         self._freeze()
         self.set_attention_impl(cfg.lavila.attention)
-        if cfg.lavila_checkpoint:
-            self.load_checkpoint(cfg.lavila_checkpoint)
 
     # -- frozen encoders ------------------------------------------------------------------------------
     def _text_modules(self) -> list[nn.Module]:
@@ -559,6 +558,13 @@ class HenasyModel(LaViLaDualEncoder):
         self._encode_noun_vocabulary()  # the text tower may have changed
         return report
 
+    def load_backbone_checkpoint(
+        self, source: str | Path | Mapping[str, Any], strict: bool = True
+    ) -> KeyReport:
+        """The frozen LaViLa encoders from a LaViLa/EgoVLP checkpoint (a HENASY one loads every key): what
+        ``henasy.factory.create_model(..., backbone_checkpoint=PATH)`` (``model.lavila_checkpoint``) calls."""
+        return self.load_checkpoint(source, strict=strict)
+
     def _init_projection_from_lavila(self, report: KeyReport) -> None:
         if (
             not self.config.init_projection_from_lavila
@@ -572,11 +578,6 @@ class HenasyModel(LaViLaDualEncoder):
         }
         load_checked(self, state, strict=False, source="LaViLa projection")  # keeps requires_grad
         report.notes.append("entity_norm / entity_projection initialised from visual.norm / image_projection")
-
-
-def noun_text(label: str) -> str:
-    """Taxonomy label → the text that is embedded: ``bag_(pouch,_sack)`` → ``bag``, ``tap_water`` → ``tap water``."""
-    return label.split("_(")[0].replace("_", " ").strip() or label
 
 
 # ------------------------------------------------------------------------------------------------ presets
@@ -597,12 +598,7 @@ def build_henasy(base: HenasyConfig, **overrides: Any) -> HenasyModel:
     """``HenasyModel`` from ``base`` with keyword overrides of HENASY or LaViLa fields (e.g. ``num_frames``)."""
     lavila_keys = {f.name for f in fields(LaViLaConfig)}
     henasy_keys = {f.name for f in fields(HenasyConfig)} - {"lavila"}
-    unknown = sorted(set(overrides) - lavila_keys - henasy_keys)
-    if unknown:
-        raise BenchError(
-            f"unknown HENASY option(s) {unknown}; HENASY options: {', '.join(sorted(henasy_keys))}; "
-            f"LaViLa options: {', '.join(sorted(lavila_keys))}"
-        )
+    check_options("HENASY", overrides, {"HENASY options": henasy_keys, "LaViLa options": lavila_keys})
     lavila = replace(base.lavila, **{k: v for k, v in overrides.items() if k in lavila_keys})
     return HenasyModel(
         replace(base, lavila=lavila, **{k: v for k, v in overrides.items() if k in henasy_keys})

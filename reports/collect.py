@@ -10,7 +10,7 @@ from the latest FINISHED one (``paper`` scale preferred over ``smoke`` unless a 
 
 A cell without a value has a status: ``not run`` (no run), ``running``, ``failed`` (only failed/killed
 runs), ``partial`` (evaluated on a subset: ``eval.limit`` or a record marked partial; tables refuse
-those, anchors-style.md lesson 9), ``no metric``, ``nan``, ``unit mismatch``,
+those), ``no metric``, ``nan``, ``unit mismatch``,
 ``not measured`` (Table 5 without a cost entry) or ``reference`` (a row the project does not run).
 Values are converted to the printed unit here (``ColumnSpec.scale``: fractions ×100); a value whose record
 states other units (``protocol.units``) than its column, or a "fraction" above 1, is refused (``unit
@@ -28,6 +28,18 @@ from pathlib import Path
 from typing import Any
 
 from henasy.errors import BenchError
+from henasy.records import (
+    ARTIFACT_EVAL_FILE,
+    BENCHMARK_KIND,
+    PARAM_EVAL_LIMIT,
+    TAG_FAILURE,
+    TAG_GIT_COMMIT,
+    TAG_MODEL,
+    TAG_PREFIX,
+    TAG_ROW,
+    TAG_SCALE,
+    check_version,
+)
 from reports import OUT_DIR
 from reports.paper_numbers import PaperValue
 from reports.spec import RowSpec, TableSpec
@@ -36,7 +48,6 @@ FINISHED = "FINISHED"
 ACTIVE = ("RUNNING", "SCHEDULED")
 SCALE_PREFERENCE = ("paper", "smoke")  # without --scale, a paper-scale run wins over a smoke one
 DEFAULT_COST_FILE = OUT_DIR / "cost.json"
-EVAL_ARTIFACT = "results/eval/{benchmark}.json"
 
 
 @dataclass
@@ -62,15 +73,15 @@ class RunInfo:
 
     @property
     def row(self) -> str:
-        return self.tags.get("bench.row", "")
+        return self.tags.get(TAG_ROW, "")
 
     @property
     def scale(self) -> str:
-        return self.tags.get("bench.scale", "")
+        return self.tags.get(TAG_SCALE, "")
 
     @property
     def model(self) -> str:
-        return self.tags.get("bench.model", "")
+        return self.tags.get(TAG_MODEL, "")
 
     @property
     def short(self) -> str:
@@ -130,14 +141,17 @@ def _quote(value: str) -> str:
 
 
 def search_runs(mlc: Any, **tags: str | None) -> list[RunInfo]:
-    """Every active run (all experiments) whose ``bench.<key>`` tags equal the values given (None: any)."""
+    """Every active run (all experiments) whose ``bench.<key>`` tags (``TAG_PREFIX``) equal the values given
+    (None: any)."""
     from sweeps.tracking import retry
 
     experiments = retry(lambda: mlc.search_experiments(max_results=1000), what="list MLflow experiments")
     ids = [e.experiment_id for e in experiments]
     if not ids:
         return []
-    filter_string = " and ".join(f"tags.`bench.{k}` = {_quote(v)}" for k, v in tags.items() if v is not None)
+    filter_string = " and ".join(
+        f"tags.`{TAG_PREFIX}{k}` = {_quote(v)}" for k, v in tags.items() if v is not None
+    )
     out: list[RunInfo] = []
     token = None
     while True:
@@ -184,22 +198,31 @@ def pick_run(runs: list[RunInfo], scale: str | None = None) -> tuple[RunInfo | N
         return run, "running", f"run {run.short} is {run.status.lower()}, no finished run yet"
     if runs:
         run = _newest(runs)
-        why = run.tags.get("bench.failure") or f"status {run.status}"
+        why = run.tags.get(TAG_FAILURE) or f"status {run.status}"
         return run, "failed", f"run {run.short} failed: {why}"
     return None, "not run", ""
 
 
 def eval_records(mlc: Any, run_id: str, benchmark: str) -> list[dict[str, Any]] | None:
-    """The run's ``results/eval/<benchmark>.json`` artifact (a list of result records), None if absent."""
+    """The run's ``results/eval/<benchmark>.json`` artifact (a list of result records), None if absent.
+
+    A record of a schema version this code does not read is refused (``henasy.records.check_version``).
+    """
+    where = f"MLflow run {run_id}: {ARTIFACT_EVAL_FILE.format(benchmark=benchmark)}"
     with tempfile.TemporaryDirectory(prefix="bench-artifact-") as tmp:
         try:
-            local = mlc.download_artifacts(run_id, EVAL_ARTIFACT.format(benchmark=benchmark), tmp)
+            local = mlc.download_artifacts(run_id, ARTIFACT_EVAL_FILE.format(benchmark=benchmark), tmp)
             data = json.loads(Path(local).read_text(encoding="utf-8"))
         except Exception:  # no such artifact, unreachable artifact store, unreadable JSON
             return None
     if isinstance(data, dict):
         data = [data]
-    return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else None
+    if not isinstance(data, list):
+        return None
+    records = [r for r in data if isinstance(r, dict)]
+    for record in records:
+        check_version(record, BENCHMARK_KIND, where)
+    return records
 
 
 def _records(
@@ -214,7 +237,7 @@ def _records(
 
 def partial_reason(mlc: Any, run: RunInfo, benchmark: str, cache: dict[tuple[str, str], Any]) -> str | None:
     """Why the run's ``benchmark`` result is partial (``eval.limit`` set, or a record marked partial)."""
-    limit = run.params.get("eval.limit")
+    limit = run.params.get(PARAM_EVAL_LIMIT)
     if limit not in (None, "", "null", "None"):
         return f"evaluated on the first {limit} items only (eval.limit)"
     for record in _records(mlc, run, benchmark, cache):
@@ -335,7 +358,7 @@ def collect_table(
                 "status": run.status,
                 "scale": run.scale,
                 "model": run.model,
-                "git_commit": run.tags.get("bench.git_commit", ""),
+                "git_commit": run.tags.get(TAG_GIT_COMMIT, ""),
             }
         if status == "ok" and run is not None:
             _row_from_run(spec, row, run, mlc, cache)

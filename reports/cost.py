@@ -1,9 +1,9 @@
 """Table 5 measurements: parameters, FLOPs, inference latency and peak memory of a registered model.
 
 What is measured, for a model at its registered preset and input (1 × 3 × T × H × W, 4 × 224 × 224 for the
-paper presets), following the cost-reporting anchors (anchors-style.md §3 and lesson 11):
+paper presets), as follows:
 
-- parameters, total and trainable (M), counted on the ``meta`` device (``henasy.commands.info``);
+- parameters, total and trainable (M), counted on the ``meta`` device (``henasy.factory``);
 - GFLOPs of one clip through ``encode_video`` (and of one caption through ``encode_text``) with
   ``torch.utils.flop_counter.FlopCounterMode`` on the ``meta`` device: real FLOPs (a multiply-add = 2,
   unlike fvcore's MAC "flops"), scaled-dot-product attention included. Never counted on CPU tensors, where
@@ -51,7 +51,7 @@ def meta_costs(name: str) -> dict[str, Any]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from henasy.commands.info import build_on_meta, parameter_counts
+    from henasy.factory import build_on_meta, parameter_counts
 
     model = build_on_meta(name)
     counts = parameter_counts(model)
@@ -261,7 +261,7 @@ def measure_model(
     """Every Table 5 quantity of the registered model ``name`` (see the module docstring), as one dict."""
     import torch
 
-    from henasy.catalog import MODELS
+    from henasy.factory import create_model
 
     _check_device(device, dtype)
     kind = "cuda" if device.startswith("cuda") else "cpu"
@@ -281,9 +281,8 @@ def measure_model(
     memory = PeakMemory(device)
     memory.reset(collect=True)
     baseline = memory.current_gb()
-    factory = MODELS.get(name)
-    with torch.device(device):
-        model = factory()
+    with torch.device(device):  # weights allocated on the device directly (no CPU copy in the peak)
+        model = create_model(name)
     model = model.to(dtype=torch_dtype).eval()
     t, size = int(model.num_frames), int(model.image_size)
     clip = torch.randn(1, 3, t, size, size, generator=torch.Generator().manual_seed(0))  # (1, C, T, H, W)

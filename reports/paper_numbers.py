@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from henasy.errors import BenchError
+from henasy.specfile import LineList, SpecChecker, load_yaml
 from reports import REPORTS_ROOT
-from reports._checks import Checker
 
 PAPER_FILE = REPORTS_ROOT / "paper_numbers.yaml"
 NOT_REPORTED = "-"  # the paper's dash
@@ -93,11 +93,9 @@ def parse_printed(text: str) -> PaperValue:
 
 
 def _parse_row(
-    c: Checker, item: Any, what: str, columns: list[PaperColumn], settings: tuple[str, ...], line: int
+    c: SpecChecker, item: Any, what: str, columns: list[PaperColumn], settings: tuple[str, ...], line: int
 ) -> PaperRow:
-    from sweeps.spec import LineList
-
-    item = c.mapping(item, what, ROW_KEYS, line)
+    item = c.mapping(item, what, ROW_KEYS, parent=line, required=True)
     label = c.text(item, "label", what, required=True)
     printed = item.get("values")
     if not isinstance(printed, LineList) or not all(isinstance(v, str) for v in printed):
@@ -136,15 +134,15 @@ def _parse_row(
     )
 
 
-def _parse_table(c: Checker, table_id: str, node: Any, parent: Any) -> PaperTable:
+def _parse_table(c: SpecChecker, table_id: str, node: Any, parent: Any) -> PaperTable:
     what = f"tables.{table_id}"
-    node = c.mapping(node, what, TABLE_KEYS, parent.line_of(table_id))
+    node = c.mapping(node, what, TABLE_KEYS, parent=parent, key=table_id, required=True)
     settings = c.strings(node, "settings", what)
     columns_node = c.items(node, "columns", what)
     columns = []
     for i, item in enumerate(columns_node):
         cw = f"{what}.columns[{i}]"
-        item = c.mapping(item, cw, COLUMN_KEYS, columns_node.item_lines[i])
+        item = c.mapping(item, cw, COLUMN_KEYS, parent=columns_node.item_lines[i], required=True)
         columns.append(
             PaperColumn(
                 key=c.text(item, "key", cw, required=True),
@@ -176,15 +174,18 @@ def _parse_table(c: Checker, table_id: str, node: Any, parent: Any) -> PaperTabl
 
 def load_paper_numbers(path: str | Path | None = None) -> dict[str, PaperTable]:
     """All tables of the paper-numbers file (default: the shipped one), keyed by table id "1".."6"."""
-    from sweeps.spec import load_yaml
-
     path = Path(path) if path is not None else PAPER_FILE
     if not path.is_file():
         raise BenchError(f"{path}: the paper-numbers file does not exist")
-    c = Checker(path)
-    top = c.mapping(load_yaml(path), "the file", ("tables",))
+    c = SpecChecker(path)
+    top = c.mapping(load_yaml(path), "the file", ("tables",), required=True)
     tables = c.mapping(
-        top.get("tables"), "tables", tuple(str(i) for i in range(1, 100)), top.line_of("tables")
+        top.get("tables"),
+        "tables",
+        tuple(str(i) for i in range(1, 100)),
+        parent=top,
+        key="tables",
+        required=True,
     )
     return {str(k): _parse_table(c, str(k), v, tables) for k, v in tables.items()}
 

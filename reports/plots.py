@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from henasy.atomic import atomic_write
+from henasy.records import METRIC_TRAIN_LOSS
 from reports.collect import TableData
 
 
@@ -91,7 +92,7 @@ def table_bars(table: TableData, out_png: str | Path) -> Path | None:
 
 
 def training_curves(
-    mlc: Any, table: TableData, out_png: str | Path, metric: str = "train.loss"
+    mlc: Any, table: TableData, out_png: str | Path, metric: str = METRIC_TRAIN_LOSS
 ) -> Path | None:
     """``metric`` per step for every row with an MLflow run; None when no run has that history."""
     from sweeps.tracking import retry

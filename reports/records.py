@@ -1,16 +1,14 @@
-"""Result records of a model's runs, from JSON files or from MLflow, and their per-item outcomes.
+"""Result records of a model's runs, from record files or from MLflow, and their per-item outcomes.
 
-A result record is what a benchmark writes (``benchmarks/``; logged by the sweep as the MLflow artifact
-``results/eval/<benchmark>.json``): ``{"benchmark", "protocol", "split", "metrics", "n_items", "partial",
-"model": {"id", ...}, "per_item": {...}}``. ``load_records`` accepts a record file, a JSON list of
-records, a run's ``result.json`` (``{"records": [...]}``) or a run directory (its ``result.json``, else its
-``eval/*.json``). ``records_from_mlflow`` takes, per benchmark, the latest FINISHED run of a model (MLflow
-tag ``bench.model``) or the given MLflow run id.
+Records are read through ``henasy.records`` (the one schema and loader): ``load_records`` takes whatever
+``henasy.records.load_record`` reads (a benchmark record file or list, a run's ``result.json``, a run
+folder) and refuses records of an unknown schema version. ``records_from_mlflow`` takes, per benchmark,
+the latest FINISHED run of a model (MLflow tag ``henasy.records.TAG_MODEL``) or the given MLflow run id.
 
-Per-item outcomes: the benchmarks of ``benchmarks/`` keep parallel lists in ``per_item`` (an id list and
-one outcome list per quantity, e.g. EgoMCQ ``item_id`` / ``type`` / ``correct``); ``ITEM_OUTCOMES`` says
-which lists make up each metric (a metric averaging two item sets, like EK100-MIR ``mAP_avg``, has two
-strata). Records of other benchmarks may key ``per_item`` by metric name (item ids compared as strings):
+Per-item outcomes: each registered benchmark declares how its metrics decompose into the parallel lists of
+its ``per_item`` (``Benchmark.breakdown`` in ``benchmarks/<name>.py``; a metric averaging two item sets,
+like EK100-MIR ``mAP_avg``, has two strata). Records of other benchmarks may key ``per_item`` by metric
+name (item ids compared as strings):
 
 - ``{"<metric>": {"<item id>": value, ...}, ...}``  per metric, keyed by item id;
 - ``{"ids": [...], "<metric>": [value, ...], ...}``  parallel lists;
@@ -24,60 +22,20 @@ reporting an interval.
 
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from henasy.errors import BenchError
+from henasy.records import ItemBreakdown, benchmark_results, load_record
 
 ID_KEYS = ("ids", "item_ids", "id")
 RUN_ID_LENGTH = 32  # MLflow run ids are 32 hex digits
 
 
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise BenchError(f"{path}: cannot read the result records ({err.strerror})") from None
-    except ValueError as err:
-        raise BenchError(f"{path}: not valid JSON ({err})") from None
-
-
-def _as_records(data: Any, where: str) -> list[dict[str, Any]]:
-    if isinstance(data, dict) and isinstance(data.get("records"), list):
-        data = data["records"]
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list):
-        raise BenchError(f"{where}: expected a result record, a list of records or a result.json")
-    for i, record in enumerate(data):
-        if not isinstance(record, dict) or not isinstance(record.get("benchmark"), str):
-            raise BenchError(
-                f"{where}: record {i} has no 'benchmark' name; expected {{'benchmark', 'metrics', ...}}"
-            )
-        if not isinstance(record.get("metrics"), dict):
-            raise BenchError(f"{where}: record {i} ({record['benchmark']}) has no 'metrics' mapping")
-    return data
-
-
 def load_records(path: str | Path) -> dict[str, dict[str, Any]]:
     """``{benchmark: record}`` from a record file, a list, a ``result.json`` or a run directory (last wins)."""
-    path = Path(path)
-    if path.is_dir():
-        if (path / "result.json").is_file():
-            records = _as_records(_read(path / "result.json"), str(path / "result.json"))
-        else:
-            files = sorted((path / "eval").glob("*.json"))
-            if not files:
-                raise BenchError(f"{path}: a run directory needs result.json or eval/<benchmark>.json")
-            records = [r for f in files for r in _as_records(_read(f), str(f))]
-    elif path.is_file():
-        records = _as_records(_read(path), str(path))
-    else:
-        raise BenchError(f"{path}: no such result-record file or run directory")
-    return {r["benchmark"]: r for r in records}
+    return {r.benchmark: r.to_dict() for r in benchmark_results(load_record(path))}
 
 
 def record_model(record: dict[str, Any]) -> str | None:
@@ -153,99 +111,33 @@ def _number(value: Any) -> float | None:
     return None if math.isnan(value) or math.isinf(value) else value
 
 
-@dataclass(frozen=True)
-class Stratum:
-    """Where one group of per-item outcomes of a metric lives in a record's ``per_item`` (parallel lists)."""
+def declared_breakdown(benchmark: Any) -> ItemBreakdown | None:
+    """The per-item breakdown the registered benchmark ``benchmark`` declares (None: unregistered or none)."""
+    from henasy.catalog import BENCHMARKS
 
-    ids: str  # the list of item ids
-    values: str  # the list of outcomes (0/1 hits, per-query AP, IoU …)
-    where: tuple[str, Any] | None = None  # keep the items whose per_item[key] == value
-    within: str | None = None  # a sub-mapping of per_item holding the lists (EGTEA: one per split)
-
-
-# How each benchmark's metrics decompose into per-item outcomes (benchmarks/<name>.py write ``per_item``).
-# A metric with several strata is the mean of the strata's means (EK100-MIR averages, EGTEA splits).
-_MIR = {
-    f"{m}_{d}": (Stratum("video_id" if d == "v2t" else "sentence_id", f"{'AP' if m == 'mAP' else m}_{d}"),)
-    for m in ("mAP", "nDCG")
-    for d in ("v2t", "t2v")
-}
-ITEM_OUTCOMES: dict[str, dict[str, tuple[Stratum, ...]]] = {
-    "egomcq": {
-        "inter": (Stratum("item_id", "correct", where=("type", 1)),),
-        "intra": (Stratum("item_id", "correct", where=("type", 2)),),
-    },
-    "ek100_mir": {
-        **_MIR,
-        "mAP_avg": _MIR["mAP_v2t"] + _MIR["mAP_t2v"],
-        "nDCG_avg": _MIR["nDCG_v2t"] + _MIR["nDCG_t2v"],
-    },
-    "ek100_cls": {
-        "top1": (Stratum("narration_id", "correct_top1"),),
-        "top5": (Stratum("narration_id", "correct_top5"),),
-    },
-    "egonlq": {
-        **{f"r{k}_iou{t}": (Stratum("query_id", f"r{k}_iou{t}"),) for k in (1, 5) for t in ("0.3", "0.5")},
-        "mIoU": (Stratum("query_id", "top1_iou"),),
-    },
-    "egomq": {f"r{k}_iou0.5": (Stratum("instance_id", f"r{k}_iou0.5"),) for k in (1, 5)},
-    "grounding": {
-        "mIoU": (Stratum("query_id", "iou"),),
-        "mIoU_noun": (Stratum("query_id", "iou", where=("query_type", "noun")),),
-        "mIoU_verb_phrase": (Stratum("query_id", "iou", where=("query_type", "verb_phrase")),),
-    },
-}
-
-
-def _egtea_strata(per_item: dict[str, Any], metric: str) -> tuple[Stratum, ...]:
-    """EGTEA keeps one per_item mapping per split; ``top1`` is the mean over splits, ``top1_<split>`` one."""
-    splits = [k for k, v in per_item.items() if isinstance(v, dict)]
-    if metric == "top1":
-        return tuple(Stratum("clip_id", "correct", within=split) for split in splits)
-    if metric.startswith("top1_") and metric[len("top1_") :] in splits:
-        return (Stratum("clip_id", "correct", within=metric[len("top1_") :]),)
-    return ()
-
-
-def _read_stratum(per_item: dict[str, Any], stratum: Stratum) -> tuple[dict[str, float] | None, str]:
-    table = per_item.get(stratum.within) if stratum.within is not None else per_item
-    if not isinstance(table, dict):
-        return None, f"per_item has no {stratum.within!r} section"
-    ids, values = table.get(stratum.ids), table.get(stratum.values)
-    if not isinstance(ids, list) or not isinstance(values, list) or len(ids) != len(values):
-        return None, f"per_item lacks equally long lists {stratum.ids!r} and {stratum.values!r}"
-    keep = [True] * len(ids)
-    if stratum.where is not None:
-        key, wanted = stratum.where
-        column = table.get(key)
-        if not isinstance(column, list) or len(column) != len(ids):
-            return None, f"per_item lacks the list {key!r} that selects the items"
-        keep = [v == wanted for v in column]
-    out = {str(i): v for i, v, k in zip(ids, (_number(v) for v in values), keep) if k and v is not None}
-    return out, ""
+    if not isinstance(benchmark, str) or benchmark not in BENCHMARKS:
+        return None
+    return getattr(BENCHMARKS.get(benchmark), "breakdown", None)
 
 
 def item_outcomes(record: dict[str, Any], metric: str) -> tuple[list[dict[str, float]] | None, str]:
     """Per-item outcomes of ``metric`` as strata of ``{item id: value}`` (NaN items left out), or why none.
 
-    Known benchmarks use ``ITEM_OUTCOMES``; any other record may hold ``per_item`` keyed by metric name in
-    one of the generic layouts (module docstring).
+    Registered benchmarks answer through their declared breakdown (``declared_breakdown``); any other
+    record may hold ``per_item`` keyed by metric name in one of the generic layouts (module docstring).
     """
     per_item = record.get("per_item")
     if not per_item:
         return None, "the record has no per_item outcomes"
     benchmark = record.get("benchmark")
-    if isinstance(per_item, dict) and (benchmark in ITEM_OUTCOMES or benchmark == "egtea"):
-        strata = (
-            _egtea_strata(per_item, metric)
-            if benchmark == "egtea"
-            else ITEM_OUTCOMES[benchmark].get(metric, ())
-        )
+    breakdown = declared_breakdown(benchmark) if isinstance(per_item, dict) else None
+    if breakdown is not None:
+        strata = breakdown(per_item, metric)
         if not strata:
             return None, f"{metric} is not a mean over {benchmark} items (no per-item outcome for it)"
         out = []
         for stratum in strata:
-            values, why = _read_stratum(per_item, stratum)
+            values, why = stratum.read(per_item)
             if values is None:
                 return None, why
             if not values:

@@ -4,7 +4,7 @@ Every format carries the same cells: for each row the measured value, the paper'
 and the difference measured − paper, in the paper's units; an empty measured cell shows its status
 (``not run``, ``failed``, ``partial`` …) and the reasons are listed under the table. The best value of each
 column is marked (bold) separately among the measured and among the paper values, following the column's
-``better`` direction (lm-eval's ↑/↓ header arrows; anchors-style.md lesson 10).
+``better`` direction (lm-eval's ↑/↓ header arrows).
 
 JSON (``--format json``): ``{"id", "title", "columns", "headers", "units", "rows": [{"label", "paper",
 "measured", "diff", "status", "reasons", "paper_row", "reference", "source"}], "notes"}`` with ``null`` for

@@ -1,17 +1,19 @@
-"""Table specs (``reports/tables/table{1..6}.yaml``): which runs and metrics fill each of the paper's tables.
+"""Table specs (``reports/tables/table<N>.yaml``): which runs and metrics fill each of the paper's tables.
 
 A spec names, for one paper table, its columns (the metric ``<benchmark>.<metric>`` logged to MLflow, the
 unit of that value in the result record, the printed precision, and which direction is better) and its rows
-(the paper row it mirrors, the ``bench.row`` tag of the sweep row that fills it, or ``reference: true`` for
-a row this project does not run). Headers and paper values come from ``reports/paper_numbers.yaml``; a spec
-must list exactly the paper table's columns in order and use every paper row once.
+(the paper row it mirrors, the ``bench.row`` tag of the sweep row that fills it — by default the row's own
+label — or ``reference: true`` for a row this project does not run). Headers and paper values come from
+``reports/paper_numbers.yaml``; a spec must list exactly the paper table's columns in order and use every
+paper row once.
 
 Units (``unit``, the unit of the value in the result record): ``percent`` values are shown as they are,
 ``fraction`` values ×100 (the paper prints every metric of Tables 1–4 and 6 as a percentage), ``raw``
 values as measured (Table 5, units in the headers). The shipped specs say ``percent`` throughout: the
 benchmark records store percentages (EK100-MIR, EgoNLQ, EgoMQ as 100 × the official fractions).
-Loading is strict (``yaml.safe_load`` semantics with line numbers, unknown key = error): a mistake raises
-``DataFormatError`` naming the file, 1-based line and key (anchors-style.md lesson 10).
+Loading is strict (``henasy.specfile``: safe YAML with line numbers, unknown key = error): a mistake raises
+``DataFormatError`` naming the file, 1-based line and key. The folder is the list of tables: adding a table
+is adding one ``tableN.yaml`` here (for a paper table, its printed numbers in ``reports/paper_numbers.yaml``).
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from henasy.errors import BenchError
+from henasy.specfile import SpecChecker, load_yaml
 from reports import REPORTS_ROOT
-from reports._checks import Checker
 from reports.paper_numbers import PaperTable, paper_table
 
 SPEC_DIR = REPORTS_ROOT / "tables"
@@ -61,7 +63,9 @@ class RowSpec:
 
     label: str
     paper_row: str
-    run_row: str | None  # the sweep row's label (MLflow tag bench.row); None for a reference row
+    run_row: (
+        str | None
+    )  # the sweep row's label (MLflow tag bench.row), default ``label``; None: reference row
     model: str | None  # the paper model (registry name) the row measures
     reference: bool  # True: the paper's number only; this project does not run this model
 
@@ -85,7 +89,7 @@ class TableSpec:
         return [c.metric for c in self.columns]
 
 
-def _parse_columns(c: Checker, node: Any, paper: PaperTable) -> tuple[ColumnSpec, ...]:
+def _parse_columns(c: SpecChecker, node: Any, paper: PaperTable) -> tuple[ColumnSpec, ...]:
     items = c.items(node, "columns", "the table spec")
     if len(items) != len(paper.columns):
         c.fail(
@@ -97,7 +101,7 @@ def _parse_columns(c: Checker, node: Any, paper: PaperTable) -> tuple[ColumnSpec
     out = []
     for i, item in enumerate(items):
         what = f"columns[{i}]"
-        item = c.mapping(item, what, COLUMN_KEYS, items.item_lines[i])
+        item = c.mapping(item, what, COLUMN_KEYS, parent=items.item_lines[i], required=True)
         metric = c.text(item, "metric", what, required=True)
         if metric != paper.columns[i].key:
             c.fail(
@@ -123,13 +127,13 @@ def _parse_columns(c: Checker, node: Any, paper: PaperTable) -> tuple[ColumnSpec
     return tuple(out)
 
 
-def _parse_rows(c: Checker, node: Any, paper: PaperTable, source: str) -> tuple[RowSpec, ...]:
+def _parse_rows(c: SpecChecker, node: Any, paper: PaperTable, source: str) -> tuple[RowSpec, ...]:
     items = c.items(node, "rows", "the table spec")
     out = []
     labels = {r.label for r in paper.rows}
     for i, item in enumerate(items):
         what = f"rows[{i}]"
-        item = c.mapping(item, what, ROW_KEYS, items.item_lines[i])
+        item = c.mapping(item, what, ROW_KEYS, parent=items.item_lines[i], required=True)
         label = c.text(item, "label", what, required=True)
         paper_row = c.text(item, "paper_row", what) or label
         if paper_row not in labels:
@@ -146,7 +150,7 @@ def _parse_rows(c: Checker, node: Any, paper: PaperTable, source: str) -> tuple[
         if reference and (run_row or model):
             c.fail(f"{what} is a reference row (paper only): it takes no run_row or model", item, "reference")
         if not reference and source == "mlflow" and not run_row:
-            c.fail(f"{what} needs run_row (the sweep row label that fills it) or reference: true", item)
+            run_row = label  # the sweep row that fills it has the same label
         if not reference and source == "cost" and not model:
             c.fail(f"{what} needs model (the registered model whose cost fills it)", item)
         out.append(RowSpec(label, paper_row, run_row, model, reference))
@@ -164,9 +168,9 @@ def _parse_rows(c: Checker, node: Any, paper: PaperTable, source: str) -> tuple[
 
 
 def parse_table_spec(data: Any, path: Path) -> TableSpec:
-    """Validate parsed YAML (``sweeps.spec.load_yaml`` output) as a table spec."""
-    c = Checker(path)
-    node = c.mapping(data, "the table spec", TOP_KEYS)
+    """Validate parsed YAML (``henasy.specfile.load_yaml`` output) as a table spec."""
+    c = SpecChecker(path)
+    node = c.mapping(data, "the table spec", TOP_KEYS, required=True)
     table_id = node.get("id")
     if isinstance(table_id, bool) or not isinstance(table_id, (int, str)):
         c.fail("missing or bad 'id' (the paper's table number)", node, "id" if "id" in node else None)
@@ -215,8 +219,6 @@ def resolve_table(table: str | int | Path) -> Path:
 
 def load_table_spec(table: str | int | Path) -> TableSpec:
     """Resolve, load and validate a table spec."""
-    from sweeps.spec import load_yaml
-
     path = resolve_table(table)
     return parse_table_spec(load_yaml(path), path)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real single-node Slurm on localhost, for the sweep tests and for trying `bench sweep --executor slurm`
 # on one machine: munged, MariaDB (private datadir) + slurmdbd (so `sacct`, which submitit polls, works),
-# slurmctld and slurmd, without systemd. Facts and traps from shared/reference/slurm-local.md (probe of
+# slurmctld and slurmd, without systemd. Facts and traps from a probe of
 # Debian 12 / Slurm 22.05.8 on this machine kind); no code copied.
 #
 #   scripts/slurm_local.sh start    install the Debian packages if missing, write the configs, start every

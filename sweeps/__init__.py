@@ -4,7 +4,8 @@
 (``sweeps.expand``), submits one checkpointable job per run through submitit (``sweeps.executors``,
 ``sweeps.job``), records them in a manifest (``sweeps.manifest``), tracks them in MLflow
 (``sweeps.tracking``) and follows them (``sweeps.monitor``); ``sweeps.optuna_search`` runs a spec's Optuna
-search. The shipped specs are registered in ``henasy.catalog.SWEEPS`` with target ``sweeps:spec_path``.
+search. The spec files are the registry: ``bench list sweeps`` and name resolution read them
+(``sweeps.spec.shipped_specs``); adding a sweep is adding one YAML file.
 """
 
 from __future__ import annotations
@@ -12,8 +13,3 @@ from __future__ import annotations
 from pathlib import Path
 
 SPEC_ROOT = Path(__file__).resolve().parent
-
-
-def spec_path(relative: str) -> Path:
-    """The file of a shipped spec, e.g. ``spec_path("ablations/losses.yaml")`` (the SWEEPS registry target)."""
-    return SPEC_ROOT / relative

@@ -4,7 +4,7 @@ Every run is fully resolved (the ``henasy.training.config.RunConfig`` after pres
 benchmarks and evaluation settings) and gets a deterministic id: the first 12 hex digits of the SHA-256 of
 the canonical JSON of that resolved config, leaving out settings that do not change results (progress bars,
 worker counts, logging and checkpoint cadence, device). Same spec + same data → same ids, which is what
-makes a rerun skip finished rows (CLIP_benchmark ``--skip_existing``; anchors-style.md lesson 5).
+makes a rerun skip finished rows (CLIP_benchmark ``--skip_existing``).
 
 Override order, later wins: base → scale → row / axis values → ``--set``. A row's ``model`` names the paper
 model; the scale's ``models`` map says what runs at that scale (``henasy`` → ``henasy_tiny`` for smoke).
@@ -109,35 +109,6 @@ def run_id_of(resolved: dict[str, Any]) -> str:
             pruned[section].pop(name, None)
     canonical = json.dumps(pruned, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:RUN_ID_LENGTH]
-
-
-def nest_model_keys(overrides: dict[str, Any]) -> dict[str, Any]:
-    """``model.a.b: v`` → ``model.a: {b: v}`` (deep-merged in order), for dict-valued factory arguments.
-
-    ``model.loss_weights.nec: 0.3`` sets one entry of HENASY's ``loss_weights`` mapping; later keys win.
-    """
-    out: dict[str, Any] = {}
-    for key, value in overrides.items():
-        section, _, rest = key.partition(".")
-        if section != "model":
-            out[key] = value
-            continue
-        head, _, tail = rest.partition(".")
-        if not tail:
-            out[key] = _deep_merge(out.get(key), value) if isinstance(value, dict) else value
-            continue
-        nested: Any = value
-        for part in reversed(tail.split(".")):
-            nested = {part: nested}
-        out[f"model.{head}"] = _deep_merge(out.get(f"model.{head}"), nested)
-    return out
-
-
-def _deep_merge(old: Any, new: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(old) if isinstance(old, dict) else {}
-    for k, v in new.items():
-        merged[k] = _deep_merge(merged.get(k), v) if isinstance(v, dict) else v
-    return merged
 
 
 def _merge(parts: list[RunPart], extra: dict[str, Any]) -> dict[str, Any]:
@@ -256,8 +227,8 @@ def build_run(
     preset = sc.preset or ("smoke" if scale == "smoke" else "paper")
     try:
         config = build_run_config(
-            model, data_root, preset=preset, overrides=nest_model_keys(merged["overrides"])
-        )
+            model, data_root, preset=preset, overrides=merged["overrides"]
+        )  # henasy.overrides nests model.a.b keys and checks every key
     except BenchError as err:
         raise where.error(str(err), _key_named_in(str(err), merged["overrides"])) from None
     if not merged["train"] and not merged["checkpoint"]:

@@ -15,7 +15,7 @@
 Preemption and time-out: ``submitit.helpers.Checkpointable`` — on USR2 submitit calls ``checkpoint``, which
 returns a fresh job with the same arguments, and requeues it; the new attempt resumes from the trainer's
 last atomic checkpoint (``trainer.checkpoint_every``) and continues the same MLflow run. Design follows the
-EgoVerse recipe and submitit's docs (anchors-style.md §10–11, lesson 7); no code copied.
+EgoVerse recipe and submitit's docs; no code copied.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import submitit
 
 from henasy.atomic import atomic_write_json
 from henasy.errors import BenchError
+from henasy.records import TAG_FAILURE, TAG_JOB_ID, BenchmarkResult, RunResult, run_tags
 from henasy.runlock import Holder, run_lock
 from henasy.training.callbacks import Callback
 from sweeps import records
@@ -114,20 +115,20 @@ class SweepJob(submitit.helpers.Checkpointable):
             experiment=self.context.get("experiment") or run.sweep,
             run_name=run.label,
         )
-        commit = str(self.context.get("git_commit") or "unknown")
         tags = {
-            "bench.sweep": run.sweep,
-            "bench.table": str(run.table or ""),
-            "bench.row": run.label,
-            "bench.run_id": run.run_id,
-            "bench.scale": run.scale,
-            "bench.model": run.model,
-            "bench.git_commit": commit,
-            "mlflow.source.git.commit": commit,
+            **run_tags(
+                sweep=run.sweep,
+                table=run.table,
+                row=run.label,
+                run_id=run.run_id,
+                scale=run.scale,
+                model=run.model,
+                git_commit=self.context.get("git_commit"),
+            ),
             **{k: str(v) for k, v in (self.context.get("job_tags") or {}).items()},
         }
         tracker.open(params=flatten_params(run.resolved()), tags=tags)
-        tracker.set_tags({"bench.job_id": _job_id()})
+        tracker.set_tags({TAG_JOB_ID: _job_id()})
         return tracker
 
     def _train(self, run: Run, run_dir: Path, tracker: Any) -> tuple[dict[str, Any] | None, Path | None]:
@@ -194,42 +195,26 @@ class SweepJob(submitit.helpers.Checkpointable):
         wall_s: float,
         tracker: Any,
     ) -> dict[str, Any]:
-        train = None
-        if summary is not None:
-            keys = (
-                "status",
-                "step",
-                "total_steps",
-                "epoch",
-                "first_loss",
-                "final_loss",
-                "train_s",
-                "clips_per_s",
-                "world_size",
-                "device",
-            )
-            train = {k: summary.get(k) for k in keys}
-        return {
-            "schema_version": records.SCHEMA_VERSION,
-            "complete": True,
-            "run_id": run.run_id,
-            "sweep": run.sweep,
-            "table": run.table,
-            "label": run.label,
-            "scale": run.scale,
-            "noop": bool(self.context.get("noop")),
-            "config": run.resolved(),
-            "params": run.params,
-            "train": train,
-            "records": evaluated,
-            "metrics": {**records.flat_metrics(evaluated), **records.train_metrics(train)},
-            "git_commit": self.context.get("git_commit"),
-            "job_id": _job_id(),
-            "host": socket.gethostname(),
-            "wall_time_s": wall_s,
-            "finished_at": time.time(),
-            "mlflow_run_id": getattr(tracker, "run_id", None),
-        }
+        return RunResult.create(
+            train_summary=summary,
+            records=[
+                BenchmarkResult.from_dict(r, f"run {run.run_id}: record {i}") for i, r in enumerate(evaluated)
+            ],
+            run_id=run.run_id,
+            sweep=run.sweep,
+            table=run.table,
+            label=run.label,
+            scale=run.scale,
+            noop=bool(self.context.get("noop")),
+            config=run.resolved(),
+            params=run.params,
+            git_commit=self.context.get("git_commit"),
+            job_id=_job_id(),
+            host=socket.gethostname(),
+            wall_time_s=wall_s,
+            finished_at=time.time(),
+            mlflow_run_id=getattr(tracker, "run_id", None),
+        ).to_dict()
 
     def _on_failure(self, err: BaseException, run_dir: Path, tracker: Any) -> None:
         if isinstance(err, SystemExit) and self._requeue_requested:  # submitit requeued us after USR2
@@ -242,7 +227,7 @@ class SweepJob(submitit.helpers.Checkpointable):
         last = (str(err) or type(err).__name__).strip().splitlines()
         records.write_state(run_dir, "failed", job_id=_job_id(), error=last[-1][:500] if last else "")
         if tracker is not None:
-            tracker.set_tags({"bench.failure": (last[-1] if last else type(err).__name__)[:500]})
+            tracker.set_tags({TAG_FAILURE: (last[-1] if last else type(err).__name__)[:500]})
             tracker.finish("FAILED")
 
 

@@ -1,7 +1,7 @@
 """The sweep manifest: which job ran which run, where, and with what outcome (``<sweep_dir>/manifest.json``).
 
-``bench status`` and ``bench sync`` reattach from this file alone (submitit #1625/#1627; anchors-style.md
-lesson 6: keep a work → job id map on disk, never block a shell on ``job.result()``). Every change is a
+``bench status`` and ``bench sync`` reattach from this file alone (submitit #1625/#1627:
+keep a work → job id map on disk, never block a shell on ``job.result()``). Every change is a
 read-modify-write under an exclusive ``fcntl`` lock on ``manifest.json.lock`` and an atomic replace, so two
 ``bench sweep`` invocations on one folder, or a crash mid-write, never leave a torn or stale-overwritten file.
 """

@@ -25,6 +25,7 @@ from typing import Any
 from optuna.storages.journal import BaseJournalBackend
 
 from henasy.errors import BenchError
+from henasy.records import TAG_OPTUNA_STUDY, TAG_OPTUNA_TRIAL
 from sweeps import launch, manifest, monitor, records
 from sweeps.expand import trial_run
 from sweeps.spec import Search, SweepSpec
@@ -189,7 +190,7 @@ def run_search(
 def _submit(
     plan: launch.Plan, run: Any, commit: str, number: int, name: str, handles: dict[str, Any]
 ) -> None:
-    tags = {"bench.optuna_study": name, "bench.optuna_trial": str(number)}
+    tags = {TAG_OPTUNA_STUDY: name, TAG_OPTUNA_TRIAL: str(number)}
     context = launch.job_context(plan, run, commit, tags=tags)
     plan.decisions[run.run_id] = launch.SUBMIT
     new = launch.submit_runs(plan, [run], [context], name=f"bench-{name.replace('/', '-')}-t{number}")

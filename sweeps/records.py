@@ -1,8 +1,8 @@
-"""Files of one run directory: the result record, per-benchmark records, the live state and the error tail.
+"""Files of one run directory: where its records go, whether it is finished, the live state and the error tail.
 
-``<run_dir>/result.json`` is the run's source of truth (anchors-style.md lesson 6: files, not pickles): it is
-written atomically once training and every requested benchmark are done, and a run is *finished* exactly
-when it holds a complete record for the same run id and benchmarks. ``eval/<benchmark>.json`` keep each
+``<run_dir>/result.json`` is the run's source of truth, a ``henasy.records.RunResult`` (schema and loader
+there): it is written atomically once training and every requested benchmark are done, and a run is
+*finished* exactly when it holds a complete record for the same run id and benchmarks. ``eval/<benchmark>.json`` keep each
 benchmark's records as they finish (evaluation resumes at benchmark granularity), ``state.json`` says what
 the job is doing now (for ``bench status``), ``error.txt`` keeps the traceback of a failed attempt.
 """
@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from henasy.atomic import atomic_write_json, atomic_write_text
+from henasy.records import EVAL_DIR, RESULT_NAME, RUN_KIND, RunResult, check_version
 
-SCHEMA_VERSION = 1
-RESULT_NAME = "result.json"
+__all__ = ["EVAL_DIR", "RESULT_NAME"]  # the run-folder names of henasy.records, for the sweep's readers
 STATE_NAME = "state.json"
 ERROR_NAME = "error.txt"
-EVAL_DIR = "eval"
 RUN_NAME = "run.json"  # the resolved Run (written by the driver at submission)
 
 
@@ -33,9 +32,17 @@ def read_json(path: Path) -> Any:
 
 
 def read_result(run_dir: str | Path) -> dict[str, Any] | None:
-    """The result record of ``run_dir`` (None if there is none or it is unreadable)."""
-    data = read_json(Path(run_dir) / RESULT_NAME)
-    return data if isinstance(data, dict) else None
+    """The result record of ``run_dir`` (None if there is none or it is unreadable).
+
+    A record of a schema version this code does not read is refused (``BenchError`` naming the file), not
+    taken for missing: rerunning would overwrite a newer tool's result.
+    """
+    path = Path(run_dir) / RESULT_NAME
+    data = read_json(path)
+    if not isinstance(data, dict):
+        return None
+    check_version(data, RUN_KIND, str(path))
+    return data
 
 
 def is_complete(record: dict[str, Any] | None, run_id: str, benchmarks: list[str] | tuple[str, ...]) -> bool:
@@ -51,32 +58,12 @@ def run_finished(run_dir: str | Path, run_id: str, benchmarks: list[str] | tuple
     return is_complete(read_result(run_dir), run_id, benchmarks)
 
 
-def write_result(run_dir: str | Path, record: dict[str, Any]) -> Path:
-    """Write the result record atomically."""
-    return atomic_write_json(Path(run_dir) / RESULT_NAME, record)
-
-
-def flat_metrics(records: list[dict[str, Any]]) -> dict[str, float]:
-    """``{"<benchmark>.<metric>": value}`` over result records (the names specs and MLflow use)."""
-    out: dict[str, float] = {}
-    for record in records:
-        for name, value in (record.get("metrics") or {}).items():
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                out[f"{record.get('benchmark')}.{name}"] = float(value)
-    return out
-
-
-TRAIN_SUMMARY_KEYS = ("first_loss", "final_loss")  # results only; timings stay in the record's "train"
-
-
-def train_metrics(train: dict[str, Any] | None) -> dict[str, float]:
-    """``train.final_loss`` etc. from a training summary (usable as a search objective)."""
-    out = {}
-    for key in TRAIN_SUMMARY_KEYS:
-        value = (train or {}).get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[f"train.{key}"] = float(value)
-    return out
+def write_result(run_dir: str | Path, record: RunResult | dict[str, Any]) -> Path:
+    """Write the result record atomically (a dict is read as a ``RunResult`` first, so it is checked)."""
+    path = Path(run_dir) / RESULT_NAME
+    if not isinstance(record, RunResult):
+        record = RunResult.from_dict(record, str(path))
+    return atomic_write_json(path, record.to_dict())
 
 
 def write_state(run_dir: str | Path, phase: str, **info: Any) -> None:

@@ -4,16 +4,14 @@ A spec is one human-edited YAML file (``sweeps/ablations/losses.yaml`` fills HEN
 (model, dotted config overrides, the benchmarks evaluated after training), per-``scales`` settings
 (``smoke``: tiny presets on the synthetic set, ``paper``: paper presets on real data with the cluster
 resources they need), and named ``rows`` (labelled as in the paper table) and/or ``axes`` of dotted
-overrides; optionally an Optuna ``search`` space. Design from the anchors' lessons (anchors-style.md,
-"Lessons" 4–5: typed dataclasses are the schema, strict loading, unknown key = error, no ``_base_`` chains,
-no ``!function`` tags).
+overrides; optionally an Optuna ``search`` space. Typed dataclasses are the schema; loading is strict
+(unknown key = error, no ``_base_`` chains, no ``!function`` tags).
 
-Loading uses a subclass of ``yaml.SafeLoader`` (safe tags only) that records the line of every key, so an
-error names the file, the 1-based line, the key and the allowed keys (``henasy.errors.DataFormatError``).
-Hostile files are refused before they are built into Python objects: a file that is not UTF-8 (the byte
-offset is named), larger than ``MAX_YAML_BYTES``, or whose aliases would expand it to more than
-``MAX_YAML_NODES`` values (a "billion laughs" alias bomb) or into a cycle. The spec ``name`` becomes the
-sweep folder ``runs/<name>/<scale>``, so it must be one or more safe folder names joined by ``/``.
+Files are read by ``henasy.specfile.load_yaml`` (safe tags, line numbers, hostile-file limits) and checked
+with ``henasy.specfile.SpecChecker``: an error names the file, the 1-based line, the key and the allowed keys
+(``henasy.errors.DataFormatError``). The spec ``name`` becomes the sweep folder ``runs/<name>/<scale>``, so
+it must be one or more safe folder names joined by ``/``. A shipped spec is found by its path under
+``sweeps/`` or by its ``name`` (``tables/table1`` is ``sweeps/paper_tables/table1.yaml``).
 """
 
 from __future__ import annotations
@@ -21,11 +19,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import yaml
-
-from henasy.errors import BenchError, DataFormatError
+from henasy.errors import BenchError
+from henasy.overrides import is_dotted_key
+from henasy.specfile import LineDict, LineList, SpecChecker, load_yaml, read_text
+from henasy.specfile import plain as _plain
 from sweeps import SPEC_ROOT
 
 SCALES = ("smoke", "paper")
@@ -56,176 +55,9 @@ PARAM_KEYS = ("type", "low", "high", "log", "step", "choices")
 PARAM_TYPES = ("float", "int", "categorical")
 DIRECTIONS = ("maximize", "minimize")
 SAMPLERS = ("tpe", "random")
-OVERRIDE_SECTIONS = ("model", "data", "trainer")
 BENCHMARK_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 # One folder name of a sweep name (``runs/<name>/<scale>``): no "." / ".." / empty parts, no control characters.
 NAME_PART = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_.+=@ -]*[A-Za-z0-9_.+=@-])?$")
-MAX_YAML_BYTES = 4 * 2**20  # the shipped specs are < 4 KiB, reports/paper_numbers.yaml < 10 KiB
-MAX_YAML_NODES = 100_000  # values of the document with every alias expanded (the shipped files: < 1,000)
-
-
-# ------------------------------------------------------------------------------------------ YAML loading
-class LineDict(dict):
-    """A YAML mapping that remembers its own line and the line of each key (1-based)."""
-
-    line: int = 0
-    key_lines: dict[Any, int]
-
-    def line_of(self, key: Any) -> int:
-        return self.key_lines.get(key, self.line)
-
-
-class LineList(list):
-    """A YAML sequence that remembers its own line and the line of each item (1-based)."""
-
-    line: int = 0
-    item_lines: list[int]
-
-
-class _LineLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` (safe tags only) that keeps node line numbers and refuses duplicate keys."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
-    loader.flatten_mapping(node)
-    out = LineDict()
-    out.line = node.start_mark.line + 1
-    out.key_lines = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        line = key_node.start_mark.line + 1
-        if not isinstance(key, (str, int, float, bool)):
-            raise DataFormatError(loader.name, "mapping keys must be plain scalars", line=line)
-        if key in out:
-            raise DataFormatError(
-                loader.name,
-                f"duplicate key {key!r} (first on line {out.key_lines[key]})",
-                line=line,
-                column=str(key),
-            )
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.key_lines[key] = line
-    return out
-
-
-def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LineList:
-    out = LineList(loader.construct_object(child, deep=True) for child in node.value)
-    out.line = node.start_mark.line + 1
-    out.item_lines = [child.start_mark.line + 1 for child in node.value]
-    return out
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
-
-
-def load_yaml(path: str | Path) -> Any:
-    """Parse ``path`` with safe tags only; mappings/sequences carry line numbers (``LineDict``/``LineList``).
-
-    Refused with a ``BenchError`` naming the file (and line or byte offset): a folder or special file, a file
-    over ``MAX_YAML_BYTES``, bytes that are not UTF-8, invalid YAML, and aliases that expand the document
-    past ``MAX_YAML_NODES`` values or into a cycle (checked on the node graph, before anything is built).
-    """
-    path = Path(path)
-    text = _read_text(path)
-    loader = None
-    try:
-        loader = _LineLoader(text)  # the reader checks for non-printable characters here
-        loader.name = str(path)
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_expansion(path, node)
-        return loader.construct_document(node)
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise DataFormatError(path, f"not valid YAML: {err.problem or err}", line=line) from None
-    except yaml.reader.ReaderError as err:
-        line = text.count("\n", 0, max(err.position, 0)) + 1
-        raise DataFormatError(
-            path,
-            f"character #x{err.character:04x} (at character {err.position}) is not allowed in YAML: {err.reason}",
-            line=line,
-            expected="printable text; remove the control character",
-        ) from None
-    except yaml.YAMLError as err:
-        raise DataFormatError(path, f"not valid YAML: {err}") from None
-    except RecursionError:
-        raise DataFormatError(path, "not a usable YAML file: it is nested too deeply") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-
-
-def _read_text(path: Path) -> str:
-    """The UTF-8 text of ``path``; a clear ``BenchError`` for anything that is not a readable text file."""
-    try:
-        if path.is_dir():
-            raise BenchError(f"{path}: is a folder, not a YAML file")
-        if path.exists() and not path.is_file():
-            raise BenchError(f"{path}: not a regular file (a device, pipe or socket); give a YAML file")
-        with path.open("rb") as handle:
-            data = handle.read(MAX_YAML_BYTES + 1)
-    except OSError as err:
-        raise BenchError(f"{path}: cannot read this YAML file ({err.strerror or err})") from None
-    if len(data) > MAX_YAML_BYTES:
-        raise BenchError(f"{path}: larger than {MAX_YAML_BYTES // 2**20} MiB; not a sweep or table spec")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise DataFormatError(
-            path,
-            f"not UTF-8 text: byte 0x{data[err.start]:02x} at byte offset {err.start} cannot be decoded",
-            line=data.count(b"\n", 0, err.start) + 1,
-            expected="a UTF-8 file; re-save it as UTF-8",
-        ) from None
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
-def _check_expansion(path: Path, root: yaml.Node) -> None:
-    """Refuse a node graph whose aliases expand past ``MAX_YAML_NODES`` values or form a cycle.
-
-    An alias reuses its anchor's node, so the composed graph stays small while the document it stands for
-    (what every later copy or traversal walks) can be exponential: the "billion laughs" attack. The expanded
-    size is counted bottom-up over the graph (each node once), iteratively so deep nesting cannot overflow.
-    """
-    sizes: dict[int, int] = {}
-    path_ids: set[int] = set()  # the nodes between the root and the current one (a revisit = a cycle)
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, finished = stack.pop()
-        key = id(node)
-        if finished:
-            path_ids.discard(key)
-            sizes[key] = 1 + sum(sizes[id(child)] for child in _children(node))
-            if sizes[key] > MAX_YAML_NODES:
-                raise DataFormatError(
-                    path,
-                    f"the aliases here expand the document to more than {MAX_YAML_NODES} values "
-                    "(a YAML alias bomb?)",
-                    line=node.start_mark.line + 1,
-                    expected="the values written out, or far fewer nested aliases",
-                )
-            continue
-        if key in sizes:
-            continue
-        if key in path_ids:
-            raise DataFormatError(
-                path,
-                "an alias refers to a collection that contains it (a recursive structure)",
-                line=node.start_mark.line + 1,
-            )
-        path_ids.add(key)
-        stack.append((node, True))
-        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
 
 
 # ----------------------------------------------------------------------------------------- the schema
@@ -361,80 +193,14 @@ class SweepSpec:
 
 
 # ------------------------------------------------------------------------------------------- validation
-class _Checker:
-    """Field checks that raise ``DataFormatError`` naming the spec file, line and key."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(
-        self, message: str, *, where: Any = None, key: Any = None, expected: str | None = None
-    ) -> NoReturn:
-        line = None
-        if isinstance(where, LineDict):
-            line = where.line_of(key) if key is not None else where.line
-        elif isinstance(where, (LineList, int)):
-            line = where if isinstance(where, int) else where.line
-        raise DataFormatError(
-            self.path, message, line=line, column=None if key is None else str(key), expected=expected
-        )
-
-    def mapping(
-        self, value: Any, what: str, allowed: tuple[str, ...] | None, *, parent: Any = None, key: Any = None
-    ) -> LineDict:
-        if value is None:
-            value = LineDict()
-            value.line, value.key_lines = (parent.line_of(key) if isinstance(parent, LineDict) else 0), {}
-        if not isinstance(value, LineDict):
-            self.fail(f"{what} must be a mapping, got {type(value).__name__}", where=parent, key=key)
-        if allowed is not None:
-            for k in value:
-                if k not in allowed:
-                    self.fail(
-                        f"unknown key {k!r} in {what}",
-                        where=value,
-                        key=k,
-                        expected="one of " + ", ".join(allowed),
-                    )
-        return value
-
-    def typed(
-        self, parent: LineDict, key: str, types: tuple[type, ...], what: str, *, optional: bool = True
-    ) -> Any:
-        value = parent.get(key)
-        if value is None:
-            if not optional and key not in parent:
-                self.fail(f"missing required key {key!r} in {what}", where=parent)
-            return None
-        if isinstance(value, bool) and bool not in types:
-            self.fail(
-                f"{what}.{key} must be {'/'.join(t.__name__ for t in types)}, got {value!r}",
-                where=parent,
-                key=key,
-            )
-        if not isinstance(value, types):
-            self.fail(
-                f"{what}.{key} must be {'/'.join(t.__name__ for t in types)}, got {value!r}",
-                where=parent,
-                key=key,
-            )
-        return value
-
-    def positive_int(self, parent: LineDict, key: str, what: str, *, minimum: int = 1) -> int | None:
-        value = self.typed(parent, key, (int,), what)
-        if value is not None and value < minimum:
-            self.fail(f"{what}.{key} must be >= {minimum}, got {value}", where=parent, key=key)
-        return value
+class _Checker(SpecChecker):
+    """``SpecChecker`` plus the sweep-spec checks: overrides, run settings, benchmark and sweep names."""
 
     def overrides(self, value: Any, what: str, parent: LineDict, key: str) -> dict[str, Any]:
         mapping = self.mapping(value, what, None, parent=parent, key=key)
         out: dict[str, Any] = {}
         for k, v in mapping.items():
-            if (
-                not isinstance(k, str)
-                or k.partition(".")[0] not in OVERRIDE_SECTIONS
-                or not k.partition(".")[2]
-            ):
+            if not is_dotted_key(k):
                 self.fail(
                     f"override key {k!r} in {what} is not a dotted config key",
                     where=mapping,
@@ -520,34 +286,20 @@ class _Checker:
         )
 
 
-def _plain(value: Any) -> Any:
-    """LineDict/LineList → dict/list (recursively)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _check_config_keys(checker: _Checker, mapping: LineDict, what: str) -> None:
-    """``data.*``/``trainer.*`` keys must be fields of the run config and their values must type-check."""
-    from henasy.training.config import RunConfig, allowed_keys, apply_overrides
+    """``data.*``/``trainer.*`` keys and values pass ``henasy.overrides.validate`` (the message of every
+    command), reported at their line; ``model.*`` options are checked by the factory when the spec expands."""
+    from henasy import overrides
+    from henasy.training.config import RunConfig
 
+    template = RunConfig(model="check")
     for key, value in mapping.items():
-        if str(key).startswith("model."):
+        if str(key).startswith(f"{overrides.MODEL}."):
             continue
         try:
-            apply_overrides(RunConfig(model="check"), {key: _plain(value)})
+            overrides.validate({key: _plain(value)}, template)
         except BenchError as err:
-            text = str(err)
-            if text.startswith("unknown config key"):
-                checker.fail(
-                    f"unknown config key {key!r} in {what}",
-                    where=mapping,
-                    key=key,
-                    expected="one of " + ", ".join(allowed_keys()),
-                )
-            checker.fail(f"bad value in {what}: {text}", where=mapping, key=key)
+            checker.fail(f"{what}: {err}", where=mapping, key=key)
 
 
 def parse_spec(data: Any, path: Path, name: str) -> SweepSpec:
@@ -735,7 +487,7 @@ def _parse_search(c: _Checker, node: LineDict) -> Search:
     params = []
     for key, pn in space_node.items():
         what = f"search.space.{key}"
-        if not isinstance(key, str) or key.partition(".")[0] not in OVERRIDE_SECTIONS:
+        if not is_dotted_key(key):
             c.fail(
                 f"{what}: not a dotted config key",
                 where=space_node,
@@ -781,13 +533,39 @@ def _parse_search(c: _Checker, node: LineDict) -> Search:
 
 
 # ------------------------------------------------------------------------------------------ resolution
+@dataclass(frozen=True)
+class ShippedSpec:
+    """A spec file under ``sweeps/``, as ``bench list sweeps`` shows it (read, not validated)."""
+
+    name: str  # its ``name`` (the sweep folder and MLflow tag), else its path under sweeps/ without .yaml
+    path: Path
+    description: str
+
+
+def shipped_specs() -> dict[str, ShippedSpec]:
+    """Every spec file under ``sweeps/``, by sweep name: the folder is the registry (no list to keep)."""
+    out: dict[str, ShippedSpec] = {}
+    for path in sorted(SPEC_ROOT.rglob("*.yaml")):
+        name = path.relative_to(SPEC_ROOT).with_suffix("").as_posix()
+        try:
+            data = load_yaml(path)
+        except BenchError as err:
+            out[name] = ShippedSpec(name, path, f"(cannot be read: {err})")
+            continue
+        top = data if isinstance(data, dict) else {}
+        declared = top.get("name")
+        name = declared if isinstance(declared, str) and declared else name
+        out[name] = ShippedSpec(name, path, str(top.get("description") or ""))
+    return out
+
+
 def list_specs() -> list[str]:
     """Names of the specs shipped under ``sweeps/`` (``ablations/losses``, ``tables/table1``, ...)."""
-    return sorted(p.relative_to(SPEC_ROOT).with_suffix("").as_posix() for p in SPEC_ROOT.rglob("*.yaml"))
+    return sorted(shipped_specs())
 
 
 def resolve_spec_path(name_or_path: str | Path) -> tuple[Path, str]:
-    """(file, spec name) for a file path, a name under ``sweeps/`` (with or without .yaml) or a SWEEPS entry."""
+    """(file, spec name) for a file path, a path under ``sweeps/`` (with or without .yaml) or a spec's name."""
     raw = str(name_or_path)
     path = Path(raw).expanduser()
     if path.is_file():
@@ -800,22 +578,18 @@ def resolve_spec_path(name_or_path: str | Path) -> tuple[Path, str]:
     candidate = SPEC_ROOT / f"{stem}.yaml"
     if candidate.is_file() and candidate.resolve().is_relative_to(SPEC_ROOT.resolve()):
         return candidate, stem
-    from henasy.catalog import SWEEPS
-
-    if stem in SWEEPS:
-        entry = SWEEPS.entry(stem)
-        target = SWEEPS.get(stem)
-        resolved = Path(target(entry.tags.get("path", f"{stem}.yaml")) if callable(target) else target)
-        return resolved, stem
+    shipped = shipped_specs()
+    if stem in shipped:
+        return shipped[stem].path, stem
     if path.exists():
-        _read_text(path)  # raises: a folder or a special file is named as such
+        read_text(path)  # raises: a folder or a special file is named as such
     import difflib
 
-    shipped = list_specs()
-    close = difflib.get_close_matches(stem, shipped, n=3, cutoff=0.5)
+    names = sorted(shipped)
+    close = difflib.get_close_matches(stem, names, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise BenchError(
-        f"no sweep spec {raw!r}: not a file, and not a spec under {SPEC_ROOT} ({', '.join(shipped) or 'none'}).{hint}"
+        f"no sweep spec {raw!r}: not a file, and not a spec under {SPEC_ROOT} ({', '.join(names) or 'none'}).{hint}"
     )
 
 

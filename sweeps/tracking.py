@@ -1,6 +1,6 @@
 """MLflow tracking of sweep runs: one MLflow run per sweep row, continued (not reopened) across requeues.
 
-Facts and pains this module answers (anchors-style.md §11, "MLflow + requeue"): Lightning #6205 (a logger
+Facts and pains this module answers ("MLflow + requeue"): Lightning #6205 (a logger
 opens a fresh run after a SLURM requeue), mlflow #4248/#10510 (continue runs; a killed run stays RUNNING).
 
 - Tracking URI: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<cwd>/mlflow.db``; relative SQLite paths
@@ -37,13 +37,26 @@ from typing import Any, TypeVar
 
 from henasy.atomic import atomic_write_json
 from henasy.errors import BenchError
+from henasy.records import (
+    ARTIFACT_CONFIG,
+    ARTIFACT_EVAL,
+    ARTIFACT_PLOTS,
+    ARTIFACT_RESULTS,
+    EVAL_DIR,
+    METRIC_TRAIN_LOSS,
+    METRIC_WALL_TIME,
+    RESULT_NAME,
+    TAG_FAILURE,
+    TAG_SYNCED_BY,
+    run_tags,
+)
 from henasy.training.callbacks import Callback, read_metrics
 from sweeps.records import read_json
 
 T = TypeVar("T")
 DEFAULT_DB = "mlflow.db"
 MLFLOW_FILE = "mlflow.json"  # {"run_id", "experiment_id", "tracking_uri", "synced"}
-STEP_KEY = "train.loss"  # the step metric whose history tells how far a run was logged
+STEP_KEY = METRIC_TRAIN_LOSS  # the step metric whose history tells how far a run was logged
 LOCK_PATTERNS = ("database is locked", "database table is locked", "database schema has changed")
 INVALID_KEY_CHARS = re.compile(r"[^A-Za-z0-9_\-. :/]")
 MAX_BATCH = 900  # MLflow accepts at most 1000 metrics per log_batch
@@ -556,7 +569,7 @@ def mark_failed(uri: str, run_dir: str | Path, reason: str) -> bool:
         run = retry(lambda: mlc.get_run(info["run_id"]), what="get the run")
         if run.info.status not in ("RUNNING", "SCHEDULED"):
             return False
-        retry(lambda: mlc.set_tag(info["run_id"], "bench.failure", reason[:500]), what="tag the failure")
+        retry(lambda: mlc.set_tag(info["run_id"], TAG_FAILURE, reason[:500]), what="tag the failure")
         retry(lambda: mlc.set_terminated(info["run_id"], status="FAILED"), what="end the run")
         return True
     except Exception as err:
@@ -570,21 +583,21 @@ def publish_result(tracker: RunTracker, run_dir: str | Path, record: dict[str, A
     Marks ``mlflow.json`` synced when everything reached MLflow; returns that.
     """
     from sweeps.plots import training_curve
-    from sweeps.records import EVAL_DIR, RESULT_NAME, RUN_NAME
+    from sweeps.records import RUN_NAME
 
     run_dir = Path(run_dir)
     rows = [(k, v, 0) for k, v in record.get("metrics", {}).items()]
     if isinstance(record.get("wall_time_s"), (int, float)):
-        rows.append(("summary.wall_time_s", record["wall_time_s"], 0))
+        rows.append((METRIC_WALL_TIME, record["wall_time_s"], 0))
     tracker.log_metrics(rows)
-    tracker.log_artifact(run_dir / RUN_NAME, "config")
-    tracker.log_artifact(run_dir / "config.json", "config")
-    tracker.log_artifact(run_dir / RESULT_NAME, "results")
+    tracker.log_artifact(run_dir / RUN_NAME, ARTIFACT_CONFIG)
+    tracker.log_artifact(run_dir / "config.json", ARTIFACT_CONFIG)
+    tracker.log_artifact(run_dir / RESULT_NAME, ARTIFACT_RESULTS)
     for path in sorted((run_dir / EVAL_DIR).glob("*.json")):
-        tracker.log_artifact(path, "results/eval")
+        tracker.log_artifact(path, ARTIFACT_EVAL)
     plot = training_curve(run_dir / "metrics.jsonl", run_dir / "plots" / "training_loss.png")
     if plot is not None:
-        tracker.log_artifact(plot, "plots")
+        tracker.log_artifact(plot, ARTIFACT_PLOTS)
     ok = tracker.finish("FINISHED")
     if ok:
         tracker._save_info(synced=True, offline_reason=None)
@@ -610,17 +623,17 @@ def sync_run(
         return "already"
     tracker = RunTracker(uri, run_dir, experiment=experiment, run_name=str(record.get("label", run_dir.name)))
     config = record.get("config") or {}
-    commit = str(record.get("git_commit") or git_commit or "unknown")
     tags = {
-        "bench.sweep": str(record.get("sweep", "")),
-        "bench.table": str(record.get("table") or ""),
-        "bench.row": str(record.get("label", "")),
-        "bench.run_id": str(record.get("run_id", "")),
-        "bench.scale": str(record.get("scale", "")),
-        "bench.model": str(config.get("model", "")),
-        "bench.git_commit": commit,
-        "mlflow.source.git.commit": commit,
-        "bench.synced_by": "bench sync",
+        **run_tags(
+            sweep=record.get("sweep", ""),
+            table=record.get("table"),
+            row=record.get("label", ""),
+            run_id=record.get("run_id", ""),
+            scale=record.get("scale", ""),
+            model=config.get("model", ""),
+            git_commit=record.get("git_commit") or git_commit,
+        ),
+        TAG_SYNCED_BY: "bench sync",
     }
     if tracker.open(params=flatten_params(config), tags=tags) is None:
         return "offline"

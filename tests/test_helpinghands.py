@@ -1,4 +1,4 @@
-"""Tests for ``baselines/helpinghands.py`` and ``baselines/box_losses.py``: HelpingHands (anchors §2.5, §2.6, §3.3)."""
+"""Tests for ``baselines/helpinghands.py`` and ``baselines/box_losses.py``: HelpingHands."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from baselines.helpinghands import (
 )
 from henasy.catalog import MODELS
 from henasy.errors import BenchError, CheckpointError
+from henasy.factory import create_model
 from henasy.interface import VideoTextModel
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,7 +50,7 @@ def official_objdecoder_spec(
     vid_dim: int = 768,
     joint: int = 256,
 ) -> dict[str, tuple[int, ...]]:
-    """Key names and shapes of the released ``ObjDecoder`` state_dict (model/tfm_decoder.py, anchors §2.5),
+    """Key names and shapes of the released ``ObjDecoder`` state_dict (model/tfm_decoder.py),
     written out by hand; defaults = ``helping-hand-ckpt-nq12.pth.tar`` (TSF-L backbone, 12 + 1 queries)."""
     spec: dict[str, tuple[int, ...]] = {
         "txt_proj.1.weight": (joint, text_dim),
@@ -255,7 +256,7 @@ def test_paper_preset_has_216_5_million_parameters():
         model = MODELS.get("helpinghands")()
     total = sum(p.numel() for p in model.parameters())
     decoder = sum(p.numel() for p in model.decoder.parameters())
-    assert abs(total - 216.5e6) < 2e6  # LaViLa-B 177.7 M + decoder 38.8 M (anchors §2.6)
+    assert abs(total - 216.5e6) < 2e6  # LaViLa-B 177.7 M + decoder 38.8 M
     assert abs(decoder - 38.8e6) < 0.1e6
     assert all(not p.requires_grad for p in model.backbone.parameters())
     assert (
@@ -284,7 +285,9 @@ def test_official_checkpoint_files_load_with_exact_values(tmp_path):
     }
     lavila_path = tmp_path / "lavila.pth"
     torch.save({"epoch": 1, "state_dict": lavila_state}, lavila_path)
-    model = helpinghands_tiny(checkpoint=str(hh_path), lavila_checkpoint=str(lavila_path))
+    model = create_model(  # model.lavila_checkpoint is the alias of backbone_checkpoint
+        "helpinghands_tiny", checkpoint=str(hh_path), lavila_checkpoint=str(lavila_path)
+    )
     for key, value in ckpt["state_dict"].items():
         assert torch.equal(model.decoder.state_dict()[key], value), key
     assert torch.equal(model.backbone.visual.pos_embed, lavila_state["module.visual.pos_embed"])

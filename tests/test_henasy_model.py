@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from baselines.lavila import DividedAttention, lavila_tiny
-from henasy.commands.info import build_on_meta, parameter_counts
 from henasy.decoder import AveragePoolDecoder, CrossAttentionLayer, EntityAwareDecoder, SelfAttentionDecoder
 from henasy.errors import BenchError, CheckpointError
+from henasy.factory import build_on_meta, create_model, parameter_counts
 from henasy.grouping import (
     GroupDividedAttention,
     GroupSpaceTimeBlock,
@@ -248,7 +248,7 @@ def test_lavila_checkpoint_initialises_encoders_and_projection() -> None:
     torch.manual_seed(3)
     lavila = lavila_tiny()
     state = {f"module.{k}": v for k, v in lavila.state_dict().items()}
-    model = henasy_tiny(lavila_checkpoint=None)
+    model = henasy_tiny()
     report = model.load_checkpoint({"state_dict": state})
     assert report.ok
     assert torch.equal(model.visual.blocks[0].attn.qkv.weight, lavila.visual.blocks[0].attn.qkv.weight)
@@ -265,7 +265,7 @@ def test_henasy_checkpoint_round_trip(tmp_path) -> None:
     model = henasy_tiny()
     path = tmp_path / "henasy.pt"
     torch.save({"model": model.state_dict()}, path)  # trainer's last.pt keeps it under "model"
-    other = henasy_tiny(lavila_checkpoint=str(path))
+    other = create_model("henasy_tiny", lavila_checkpoint=str(path))  # the alias of backbone_checkpoint
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), other.state_dict().values()))
     with pytest.raises(CheckpointError):
         henasy_tiny(num_entities=3).load_checkpoint(path)

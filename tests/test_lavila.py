@@ -1,4 +1,4 @@
-"""Tests for ``baselines/lavila.py``: LaViLa TSF-B conventions (anchors §2.1–§2.4), checkpoints, presets."""
+"""Tests for ``baselines/lavila.py``: LaViLa TSF-B conventions, checkpoints, presets."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def official_lavila_spec(
     context: int = 77,
     embed: int = 256,
 ) -> dict[str, tuple[int, ...]]:
-    """Key names and shapes of an official LaViLa TSF dual-encoder state_dict, written out from anchors §2.4
+    """Key names and shapes of an official LaViLa TSF dual-encoder state_dict, written out from LaViLa's lavila/models/models.py
     (without the ``module.`` prefix); sizes are parameters so the same layout serves the tiny preset."""
     patches = (image // patch) ** 2
     spec: dict[str, tuple[int, ...]] = {
@@ -95,7 +95,7 @@ def official_lavila_spec(
 
 
 def official_checkpoint(state_dict: dict[str, torch.Tensor]) -> dict:
-    """The dict layout of a released LaViLa checkpoint (anchors §1.2): module.-prefixed state_dict + args."""
+    """The dict layout of a released LaViLa checkpoint: module.-prefixed state_dict + args."""
     return {
         "epoch": 5,
         "state_dict": {f"module.{k}": v for k, v in state_dict.items()},
@@ -138,7 +138,7 @@ def test_paper_preset_state_dict_matches_official_key_layout(paper_meta):
 def test_paper_preset_parameter_count_is_177_7_million(paper_meta):
     total = sum(p.numel() for p in paper_meta.parameters())
     assert abs(total / 1e6 - 177.66) < 0.5
-    # the same arithmetic from the hand-written spec (anchors §2.6: vision 114.17 M)
+    # the same arithmetic from the hand-written spec (vision 114.17 M)
     assert total == sum(math.prod(s) for s in official_lavila_spec().values())
     assert abs(sum(p.numel() for p in paper_meta.visual.parameters()) / 1e6 - 114.17) < 0.01
 
@@ -227,7 +227,7 @@ def test_four_frame_checkpoint_evaluated_at_sixteen_frames(tmp_path):
 
 
 def egovlp_state_dict(width: int = 96, depth: int = 2, embed: int = 64, frames: int = 16) -> dict:
-    """EgoVLP FrozenInTime layout (anchors §2.4): video_model.* (conv bias, no ln_pre), DistilBERT text_model.*,
+    """EgoVLP FrozenInTime layout: video_model.* (conv bias, no ln_pre), DistilBERT text_model.*,
     vid_proj Linear(width, embed), txt_proj ReLU + Linear(768, embed)."""
     spec = {
         f"video_model.{k[len('visual.') :]}": s

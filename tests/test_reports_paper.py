@@ -1,6 +1,6 @@
 """The paper's numbers: ``bench table --id N --paper-only --format json`` reproduces HENASY Tables 1–6.
 
-The expected values below are typed from the paper (shared/paper/HENASY.md) independently of
+The expected values below are typed from the paper (Vo et al., NeurIPS 2024) independently of
 reports/paper_numbers.yaml: every row's first and last value of every table, every value of Table 3, and
 the row labels. A malformed paper-numbers file must fail with the file, line and key.
 """

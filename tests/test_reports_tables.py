@@ -40,7 +40,7 @@ def _record(
     config: dict[str, Any] | None = None,
     units: dict[str, str] | None = None,
 ) -> dict:
-    from sweeps.records import flat_metrics
+    from henasy.records import flat_metrics
 
     recs = [
         {
@@ -270,12 +270,12 @@ def _spec_text(path: Path, old: str, new: str) -> Path:
         ("unit: percent, precision: 1", "unit: percnt, precision: 1", "unit is 'percnt'"),
         ("{metric: egomcq.intra,", "{metric: egomcq.inter2,", "column 2 of paper Table 3"),
         ("better: higher}", "better: higher, colour: red}", "unknown key 'colour'"),
-        ('  - {label: "L_ego", run_row: "L_ego", model: henasy}\n', "", "every row of paper Table 3"),
-        ('run_row: "L_ego + L_NEC", ', "", "needs run_row"),
+        ('  - {label: "L_ego", model: henasy}\n', "", "every row of paper Table 3"),
+        ('{label: "L_ego + L_NEC", ', '{label: "L_ego + L_NEC", run_row: "", ', "must be a non-empty string"),
     ],
 )
 def test_spec_errors_name_file_line_and_key(tmp_path: Path, old: str, new: str, message: str) -> None:
-    from sweeps.spec import load_yaml
+    from henasy.specfile import load_yaml
 
     path = _spec_text(tmp_path / "bad.yaml", old, new)
     with pytest.raises(DataFormatError) as err:
@@ -285,8 +285,8 @@ def test_spec_errors_name_file_line_and_key(tmp_path: Path, old: str, new: str, 
 
 
 def test_fraction_columns_are_scaled_and_guarded(tmp_path: Path) -> None:
+    from henasy.specfile import load_yaml
     from reports.collect import measured_cell
-    from sweeps.spec import load_yaml
 
     old = "{metric: ek100_mir.mAP_avg, unit: percent,"
     path = _spec_text(tmp_path / "fraction.yaml", old, old.replace("percent", "fraction"))

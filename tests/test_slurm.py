@@ -2,7 +2,7 @@
 HENASY_REQUIRE_SLURM=1): a job array, a requeued running job that resumes and ends with the weights of an
 uninterrupted run, a failing job whose error is reported, and a 2-task DDP job.
 
-Requeue procedure from shared/reference/slurm-local.md: ``scontrol requeue`` (the job is killed: submitit
+Requeue procedure (probed on the local cluster, scripts/slurm_local.sh): ``scontrol requeue`` (the job is killed: submitit
 ignores SIGTERM, slurmd SIGKILLs it after KillWait, 2 s on the local cluster), then once it is pending with ``Reason=BeginTime`` wait
 ~3 s and pull it in with ``scontrol update JobId=… StartTime=now`` (at once fails: "Job credential revoked").
 """
@@ -106,7 +106,8 @@ def test_slurm_sweep_requeue_resumes_and_failure_is_reported(
     assert "_" in job and long_entry["executor"] == "slurm"  # one job array for the sweep
     long_dir = Path(long_entry["run_dir"])
 
-    wait_for("a first checkpoint", lambda: records.read_state(long_dir).get("step", 0) >= 2)
+    # last.pt itself, not state.json: the trainer reports a step before it saves that step's checkpoint
+    wait_for("a first checkpoint", lambda: (long_dir / "last.pt").is_file())
     subprocess.run(["scontrol", "requeue", job], check=True)
     wait_for("the requeued job to pend", lambda: squeue_state(job) == ("PENDING", "BeginTime"), limit_s=60)
     time.sleep(3)

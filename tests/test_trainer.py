@@ -21,14 +21,9 @@ from torch.utils.data import Dataset, Subset, default_collate
 
 from baselines.lavila import lavila_tiny
 from henasy.errors import BenchError
+from henasy.overrides import apply, parse
 from henasy.training.callbacks import Callback, JsonlMetrics, read_metrics
-from henasy.training.config import (
-    RunConfig,
-    TrainerConfig,
-    apply_overrides,
-    build_run_config,
-    parse_overrides,
-)
+from henasy.training.config import RunConfig, TrainerConfig, build_run_config
 from henasy.training.run import TrainCollate
 from henasy.training.trainer import CHECKPOINT_NAME, EpochBatchSampler, Trainer, epoch_permutation
 
@@ -382,15 +377,13 @@ def test_ddp_two_processes_on_gloo_agree(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------- config
 def test_overrides_parse_yaml_and_check_types() -> None:
-    parsed = parse_overrides(
-        ["trainer.lr=1e-4", "freeze=[visual, transformer]", "data.hard_negative_sec=null"]
-    )
+    parsed = parse(["trainer.lr=1e-4", "freeze=[visual, transformer]", "data.hard_negative_sec=null"])
     assert parsed == {
-        "trainer.lr": "1e-4",
+        "trainer.lr": 1e-4,  # henasy.overrides: exponent-form numbers are floats (YAML 1.1 reads a string)
         "freeze": ["visual", "transformer"],
         "data.hard_negative_sec": None,
     }
-    config = apply_overrides(RunConfig(model="lavila_tiny"), parsed)
+    config = apply(RunConfig(model="lavila_tiny"), parsed)
     assert config.trainer.lr == 1e-4 and config.trainer.freeze == ["visual", "transformer"]
     config = build_run_config(
         "lavila_tiny", "/data", overrides=["model.depth=3", "trainer.betas=[0.9, 0.98]"]

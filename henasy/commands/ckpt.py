@@ -51,14 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the checkpoint and report; 0 when everything matches, 1 otherwise."""
-    from henasy.checkpoints import load_checked, load_state_dict_file
-    from henasy.commands.info import build_on_meta
+    from henasy.factory import build_on_meta, load_weights
 
     model = build_on_meta(args.model, args.frames)
-    if hasattr(model, "load_checkpoint"):
-        report = model.load_checkpoint(args.path, strict=False)
-    else:
-        report = load_checked(model, load_state_dict_file(args.path), strict=False, source=args.path)
+    report = load_weights(model, args.path, strict=False)
     if args.format == "json":
         print(json.dumps({"model": args.model, "path": args.path, **report.to_dict()}, indent=2))
     else:

@@ -1,7 +1,7 @@
 """``bench data synth``: write the deterministic synthetic egocentric dataset (``henasy.synth``).
 
 Real Ego4D / EPIC-KITCHENS-100 / EGTEA cannot be downloaded here; the generator writes real H.264 videos
-and every annotation file in the official formats, in the layout the loaders read (notes/layout.md).
+and every annotation file in the official formats, in the layout the loaders read (henasy/data/layout.py).
 The generator is imported only when the command runs, so ``bench data synth --help`` is instant.
 """
 

@@ -30,6 +30,10 @@ checkpoint and its SHA-256, wall time and per-item outcomes (for paired bootstra
 """
 
 
+SET_EXAMPLE = "model.KEY=VALUE, e.g. --set model.num_frames=16 or --set model.loss_weights.nec=0.3"
+OPTION_EXAMPLE = "BENCH.KEY=VALUE, e.g. egtea.protocol=lavila"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``eval`` subcommand."""
     p = subparsers.add_parser(
@@ -42,7 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="registered model name (see `bench list models`)")
     p.add_argument("benchmarks", nargs="+", metavar="BENCHMARK", help="registered benchmark names")
-    p.add_argument("--data", required=True, metavar="DIR", help="dataset root (notes/layout.md)")
+    p.add_argument(
+        "--data", required=True, metavar="DIR", help="dataset root (layout: henasy/data/layout.py)"
+    )
     p.add_argument("--ckpt", metavar="PATH", help="checkpoint: a `bench train` last.pt or an official file")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N items (record: partial)")
     p.add_argument("--out", metavar="FILE", help="records JSON (default: runs/eval/<MODEL>-<time>.json)")
@@ -52,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="model.KEY=VALUE",
-        help="model factory argument (YAML value), e.g. --set model.num_frames=16; repeatable",
+        help="model factory argument (YAML value; dotted keys set one entry of a mapping), e.g. "
+        "--set model.num_frames=16 or --set model.loss_weights.nec=0.3; repeatable",
     )
     p.add_argument(
         "--option",
@@ -73,30 +80,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
     p.set_defaults(func=run)
-
-
-def _as_number(value: object) -> object:
-    """Numbers YAML 1.1 reads as strings (``1e-3``) become floats; anything else is kept."""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
-    return value
-
-
-def parse_assignments(
-    items: list[str], flag: str, example: str, prefix: str | None = None
-) -> dict[str, object]:
-    """``["a.b=1", ...]`` → ``{"a.b": 1}`` (``parse_overrides``); keys are dotted, and start with ``prefix``."""
-    from henasy.errors import BenchError
-    from henasy.training.config import parse_overrides
-
-    for item in items:
-        key = item.partition("=")[0].strip()
-        if "." not in key or (prefix and not key.startswith(prefix)):
-            raise BenchError(f"{flag} {item!r}: expected {example}")
-    return {k: _as_number(v) for k, v in parse_overrides(items, flag, example).items()}
 
 
 def metrics_table(records: list[dict]) -> str:
@@ -126,14 +109,13 @@ def run(args: argparse.Namespace) -> int:
 
     from benchmarks.record import write_records
     from benchmarks.runner import benchmark_spec, evaluate, load_model
+    from henasy import overrides
 
-    model_args = {k[len("model.") :]: v for k, v in parse_assignments(
-        args.overrides, "--set", "model.KEY=VALUE, e.g. --set model.num_frames=16", prefix="model."
-    ).items()}  # fmt: skip
+    model_args = overrides.model_args(
+        overrides.parse(args.overrides, "--set", SET_EXAMPLE, prefix=f"{overrides.MODEL}.")
+    )
     options: dict[str, dict] = {}
-    for key, value in parse_assignments(
-        args.options, "--option", "BENCH.KEY=VALUE, e.g. egtea.protocol=lavila"
-    ).items():
+    for key, value in overrides.parse(args.options, "--option", OPTION_EXAMPLE, dotted=True).items():
         bench, _, name = key.partition(".")
         options.setdefault(bench, {})[name] = value
     if args.cache_dir:

@@ -57,11 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the model, load the clip and checkpoint, ground the query, write the overlay."""
-    import torch
-
-    from henasy.catalog import MODELS
-    from henasy.checkpoints import load_checked, load_state_dict_file
     from henasy.errors import BenchError
+    from henasy.factory import create_model
     from henasy.grounding import (
         OVERLAY_SUFFIXES,
         check_interval,
@@ -79,18 +76,9 @@ def run(args: argparse.Namespace) -> int:
     check_query(args.query)
     if not 0.0 <= args.alpha <= 1.0:
         raise BenchError(f"--alpha must be in [0, 1], got {args.alpha}")
-    model = MODELS.get(args.model)()
+    model = create_model(args.model, checkpoint=args.ckpt or None, device=args.device)
     if not hasattr(model, "ground"):
         raise BenchError(f"model {args.model!r} has no `ground` method; use henasy, helpinghands or lavila")
-    if args.ckpt:
-        if hasattr(model, "load_checkpoint"):
-            model.load_checkpoint(args.ckpt)
-        else:
-            load_checked(model, load_state_dict_file(args.ckpt), source=args.ckpt)
-    try:
-        model.to(torch.device(args.device))
-    except (RuntimeError, AssertionError) as err:
-        raise BenchError(f"--device {args.device}: {err}") from None
     clip = load_clip(model, args.video, args.start, args.end, args.data_root)
     result = ground_query(model, clip, args.query)
     path = write_overlay(args.out, result.frames, result.masks, alpha=args.alpha)

@@ -1,13 +1,13 @@
 """``bench info MODEL``: parameter counts of a registered model, built on the meta device (no memory, no I/O).
 
-The counts back the "#params" columns of the paper's tables (e.g. LaViLa TSF-B = 177.66 M, anchors §2.6).
+The counts back the "#params" columns of the paper's tables (e.g. LaViLa TSF-B = 177.66 M; HENASY Table 5).
+The model is built by ``henasy.factory.build_on_meta``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
 
 EPILOG = """examples:
   bench info lavila                      paper preset: total / trainable / per top-level module
@@ -32,46 +32,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def build_on_meta(name: str, frames: int | None = None) -> Any:
-    """Instantiate the registered model ``name`` on the meta device (``num_frames=frames`` when given)."""
-    import torch
-
-    from henasy.catalog import MODELS
-    from henasy.errors import BenchError
-
-    factory = MODELS.get(name)
-    overrides: dict[str, Any] = {}
-    if frames is not None:
-        if frames < 1:
-            raise BenchError(f"--frames must be a positive integer, got {frames}")
-        overrides["num_frames"] = frames
-    try:
-        with torch.device("meta"):
-            return factory(**overrides)
-    except TypeError as err:
-        if not overrides:
-            raise
-        raise BenchError(f"model {name!r} does not accept --frames ({err})") from None
-
-
-def parameter_counts(model: Any) -> dict[str, Any]:
-    """``params_total``, ``params_trainable`` and ``modules`` (top-level child or direct parameter → count)."""
-    modules: dict[str, int] = {}
-    for name, param in model.named_parameters(recurse=False):
-        modules[name] = param.numel()
-    for name, child in model.named_children():
-        count = sum(p.numel() for p in child.parameters())
-        if count:
-            modules[name] = count
-    return {
-        "params_total": sum(p.numel() for p in model.parameters()),
-        "params_trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "modules": modules,
-    }
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the counts."""
+    from henasy.factory import build_on_meta, parameter_counts
+
     model = build_on_meta(args.model, args.frames)
     counts = parameter_counts(model)
     frames = getattr(model, "num_frames", None)

@@ -21,16 +21,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the registries."""
+    """Print the registries (models, benchmarks) and the spec folders (sweeps, tables)."""
     from henasy.catalog import REGISTRIES
 
-    kinds = [args.kind] if args.kind else list(REGISTRIES)
+    kinds = [args.kind] if args.kind else [*REGISTRIES, "sweeps", "tables"]
     for kind in kinds:
-        registry = REGISTRIES[kind]
+        if kind == "sweeps":
+            rows = _sweeps()
+        elif kind == "tables":
+            rows = _tables()
+        else:
+            rows = [(entry.name, entry.description) for entry in REGISTRIES[kind]]
         print(f"{kind}:")
-        if not len(registry):
+        if not rows:
             print("  (none registered yet)")
-        width = max((len(e.name) for e in registry), default=0)
-        for entry in registry:
-            print(f"  {entry.name:<{width}}  {entry.description}")
+        width = max((len(name) for name, _ in rows), default=0)
+        for name, description in rows:
+            print(f"  {name:<{width}}  {description}")
     return 0
+
+
+def _sweeps() -> list[tuple[str, str]]:
+    """(name, description) of every spec file under ``sweeps/`` (the folder is the list)."""
+    from sweeps.spec import shipped_specs
+
+    return [(s.name, s.description) for s in shipped_specs().values()]
+
+
+def _tables() -> list[tuple[str, str]]:
+    """(name, description) of every table spec under ``reports/tables/`` (the folder is the list)."""
+    from henasy.errors import BenchError
+    from reports.spec import list_table_ids, load_table_spec
+
+    rows = []
+    for table_id in list_table_ids():
+        try:
+            spec = load_table_spec(table_id)
+        except BenchError as err:
+            rows.append((f"table{table_id}", f"(invalid spec: {err})"))
+            continue
+        filled = f"filled by sweep {spec.sweep}" if spec.sweep else "filled by `bench compare A B --cost`"
+        rows.append((f"table{table_id}", f"HENASY Table {spec.id}: {spec.title} ({filled})"))
+    return rows

@@ -110,7 +110,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def options_from_args(args: argparse.Namespace) -> object:
     """The ``SweepOptions`` of parsed arguments."""
-    from henasy.training.config import parse_overrides
+    from henasy.overrides import parse
     from sweeps.launch import SweepOptions
 
     resources = {
@@ -132,7 +132,7 @@ def options_from_args(args: argparse.Namespace) -> object:
         executor=args.executor,
         max_parallel=args.max_parallel,
         out=args.out,
-        overrides=parse_overrides(args.overrides),
+        overrides=parse(args.overrides),
         resources=resources,
         force=args.force,
         only=list(args.only),

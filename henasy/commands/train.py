@@ -1,13 +1,19 @@
 """``bench train MODEL --data DIR``: train a registered model on the EgoClip set of a dataset root.
 
 Thin wrapper over ``henasy.training.run.train_run`` (the function sweep jobs call): resolves the preset and
-``--set`` overrides into a ``RunConfig``, trains into ``--out`` and resumes from ``<out>/last.pt`` when it
-exists. Several processes (torchrun / submitit) train one model with DistributedDataParallel.
+``--set`` overrides into a ``RunConfig`` (``henasy.overrides``), trains into ``--out`` and resumes from
+``<out>/last.pt`` when it exists; ``--dry-run`` prints the resolved configuration instead. Several processes
+(torchrun / submitit) train one model with DistributedDataParallel.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from henasy.training.config import RunConfig
 
 EPILOG = """presets:
   paper   HENASY §4: AdamW, fixed lr 3e-5, weight decay 0.01, batch 128, 5 epochs, fp16 autocast on GPU
@@ -17,6 +23,7 @@ EPILOG = """presets:
 examples:
   bench train lavila_tiny --data data/synth --out runs/lavila_tiny
   bench train lavila_tiny --data data/synth --set trainer.max_steps=20 --set trainer.batch_size=8
+  bench train henasy_tiny --data data/synth --dry-run --format json --set model.loss_weights.nec=0.3
   bench train lavila --data /datasets/ego --preset paper --set trainer.freeze=[visual] --out runs/lavila
   bench train lavila --data /datasets/ego --set data.hard_negative_sec=10 --set trainer.precision=bf16
   torchrun --nproc_per_node 2 -m henasy.cli train lavila --data /datasets/ego --out runs/lavila_ddp
@@ -27,7 +34,9 @@ examples:
   a finished run says so and exits 0; --no-resume starts over. Keys for --set: trainer.* (epochs,
   batch_size = clips per optimizer step over all processes, lr, weight_decay, grad_accum_steps,
   clip_grad_norm, precision fp32|fp16|bf16, freeze = list of module-path prefixes, checkpoint_every,
-  seed, num_workers, max_steps, ...), data.* (hard_negative_sec, limit), model.<factory argument>.
+  seed, num_workers, max_steps, ...), data.* (hard_negative_sec, limit), model.<factory argument>
+  (a dotted model key sets one entry of a mapping: model.loss_weights.nec=0.3). --dry-run prints the
+  resolved config (model arguments and the architecture they give, data, trainer, preset) and exits.
   Files in --out: config.json, last.pt, metrics.jsonl (one line per step), summary.json. One process
   trains into a folder at a time: a second one is refused, naming the holder's host and PID (--out/.lock).
   A non-finite loss or weight stops the run without saving it; the error names the last finite last.pt.
@@ -62,11 +71,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=True,
         help="resume from RUN_DIR/last.pt when it exists (default: yes)",
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the fully resolved run configuration and exit (no data is read, nothing is written)",
+    )
+    p.add_argument(
+        "--format", choices=["text", "json"], default="text", help="--dry-run output format (default: text)"
+    )
     p.set_defaults(func=run)
 
 
+def resolved_config(config: RunConfig) -> dict[str, Any]:
+    """``config.to_dict()`` plus ``model_config``: the architecture the factory builds from ``model_args``.
+
+    The model is built on the ``meta`` device (no weights allocated), so every ``model.*`` option is checked
+    by the factory itself, as in training.
+    """
+    import dataclasses
+
+    import torch
+
+    from henasy.training.config import to_plain
+    from henasy.training.run import build_model
+
+    with torch.device("meta"):
+        model = build_model(config)
+    out = config.to_dict()
+    arch = getattr(model, "config", None)
+    if dataclasses.is_dataclass(arch) and not isinstance(arch, type):
+        out["model_config"] = to_plain(dataclasses.asdict(arch))
+    return out
+
+
+def dotted_lines(value: Any, prefix: str = "") -> list[str]:
+    """``{"a": {"b": 1}}`` → ``["a.b = 1"]`` (lists and scalars as JSON)."""
+    if isinstance(value, dict) and value:
+        return [line for k, v in value.items() for line in dotted_lines(v, f"{prefix}{k}.")]
+    return [f"{prefix.rstrip('.')} = {json.dumps(value, default=str)}"]
+
+
 def run(args: argparse.Namespace) -> int:
-    """Build the run config, train, and print where everything went."""
+    """Build the run config, train (or with --dry-run print it), and print where everything went."""
     import os
     from pathlib import Path
 
@@ -74,6 +120,13 @@ def run(args: argparse.Namespace) -> int:
     from henasy.training.run import train_run
 
     config = build_run_config(args.model, args.data, preset=args.preset, overrides=args.overrides)
+    if args.dry_run:
+        resolved = resolved_config(config)
+        if args.format == "json":
+            print(json.dumps(resolved, indent=2, default=str))
+        else:
+            print("\n".join(dotted_lines(resolved)))
+        return 0
     run_dir = Path(args.out) if args.out else Path("runs") / "train" / args.model
     summary = train_run(config, run_dir, resume=args.resume)
     if int(os.environ.get("RANK", "0")) != 0:  # one report per job, from rank 0

@@ -2,7 +2,7 @@
 
 Every loader reads the *official* file formats (EgoClip/EgoMCQ from EgoVLP, EPIC-KITCHENS-100, EGTEA Gaze+,
 Ego4D NLQ/MQ, HelpingHands' 100DOH boxes, the grounding masks) in the dataset layout of
-``notes/layout.md``, for real and synthetic data alike, and fails with a ``DataFormatError`` that names the
+``henasy/data/layout.py``, for real and synthetic data alike, and fails with a ``DataFormatError`` that names the
 file, the line/column or JSON key path, and what was expected.
 
 Modules (import the one you need; this package imports nothing heavy):

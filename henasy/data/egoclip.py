@@ -1,6 +1,6 @@
 """EgoClip pretraining annotations: ``egoclip.csv`` → a validated pandas DataFrame.
 
-Format (EgoVLP, anchors-models §5.1): tab-separated, columns ``clip_idx video_uid video_dur
+Format (EgoVLP): tab-separated, columns ``clip_idx video_uid video_dur
 narration_source narration_ind narration_time clip_start clip_end clip_text tag_verb tag_noun``;
 ``tag_verb``/``tag_noun`` are string-encoded Python lists of narration-taxonomy indices (EgoVLP parses them
 with ``eval``; here ``ast.literal_eval``) that become the 118-verb / 582-noun multi-hot targets of EgoNCE.

@@ -1,6 +1,6 @@
 """The EgoClip training dataset: clip frames + narration + EgoNCE tag vectors (+ a hard negative, + boxes).
 
-Mirrors EgoVLP's ``data_loader/EgoClip_EgoMCQ_dataset.py`` (anchors-models §3.2): every item carries the
+Mirrors EgoVLP's ``data_loader/EgoClip_EgoMCQ_dataset.py``: every item carries the
 multi-hot verb/noun tag vectors EgoNCE uses to find extra positives; with ``hard_negative_sec=N`` (EgoVLP's
 ``neg_param``) each item also carries a clip from the same ``video_uid + "_" + str(int(narration_time // N))``
 segment ("scene-aware negative sampling"). HelpingHands' 100DOH hand/object boxes are attached when a

@@ -1,6 +1,6 @@
 """EgoMCQ: ``egomcq.json`` → a list of typed multiple-choice items.
 
-Format (EgoVLP, anchors-models §4.1): a dict keyed ``"0".."N-1"``; each item has ``answer`` (index of the
+Format (EgoVLP): a dict keyed ``"0".."N-1"``; each item has ``answer`` (index of the
 correct choice), ``query`` (a clip dict), ``choices`` (``"0".."4"`` → clip dicts) and ``types``
 (**1 = inter-video, 2 = intra-video**). Clip dicts carry ``video_uid``, ``clip_start``, ``clip_end``,
 ``clip_text`` (+ ``tag_verb``/``tag_noun`` and extras, kept optional). Times may be numbers or numeric

@@ -1,6 +1,6 @@
 """EGTEA Gaze+ action classes and splits: ``action_idx.txt``, ``{train,test}_split{1,2,3}.txt``.
 
-Formats (anchors-models §4.4, LaViLa ``datasets.py`` egtea branch): each ``action_idx.txt`` line is
+Formats (LaViLa ``datasets.py`` egtea branch): each ``action_idx.txt`` line is
 ``<Verb/Noun words> <action_id>``; the class text is every token but the last with ``_`` → space,
 lower-cased, and the class index used for scoring is the line order (0-based). Split lines are
 ``<clip_id> <action_id> <verb_id> <noun_id>`` (LaViLa uses the first two); the video of a clip is

@@ -1,6 +1,6 @@
 """EPIC-KITCHENS-100 annotations: action csvs, class csvs, the retrieval sentence csv, the relevancy pkl.
 
-Formats (epic-kitchens-100-annotations, anchors-models §4.2–4.3): ``EPIC_100_{train,validation}.csv`` and
+Formats (epic-kitchens-100-annotations): ``EPIC_100_{train,validation}.csv`` and
 ``retrieval_annotations/EPIC_100_retrieval_test.csv`` have 15 columns with ``HH:MM:SS.ff`` timestamps and
 string-encoded lists in ``all_nouns``/``all_noun_classes``; ``EPIC_100_{verb,noun}_classes.csv`` have
 ``id,key,instances,category`` (row order = class id); ``EPIC_100_retrieval_test_sentence.csv`` has

@@ -1,6 +1,6 @@
 """Entity grounding ground truth: ``grounding/grounding_val.json`` + ``masks/<clip_id>.npz``.
 
-Format (project layout contract, ``notes/layout.md``; used for HENASY's visual-grounding evaluation,
+Format (project layout contract, ``henasy/data/layout.py``; used for HENASY's visual-grounding evaluation,
 paper §4): a list of ``{clip_id, video_uid, start_sec, end_sec, query, query_type ("noun" |
 "verb_phrase"), entity_ids: [int], mask_file}``; each ``.npz`` holds ``labels`` uint8 (T, H, W), an
 instance-id map of every frame of the clip at the stored video resolution (0 = background), and

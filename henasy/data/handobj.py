@@ -1,6 +1,6 @@
 """HelpingHands' 100DOH hand/object boxes: ``hand_object/<video_uid>/<chunk>.handobj.pkl`` → box tensors.
 
-Format (anchors-models §5.3): one pickle per video and 600-s chunk (``chunk = int(clip_start // 600)``), a
+Format: one pickle per video and 600-s chunk (``chunk = int(clip_start // 600)``), a
 dict keyed by ``round(clip_start, 3)`` → ``{"info": {"height", "width"}, 0..3: {"hand_dets": (N, ≥5) |
 None, "obj_dets": (N, ≥5) | None}}``; columns x1 y1 x2 y2 in pixels of the stored frame, then the score.
 Frames 0..3 are the 4 segment-midpoint frames of the clip (``video.segment_frame_ids``). As HelpingHands'

@@ -1,4 +1,4 @@
-"""Where each file lives under a dataset root (the layout contract of ``notes/layout.md``).
+"""Where each file lives under a dataset root (the dataset layout contract; this module is its reference).
 
 The synthetic generator writes, and users arrange real data in, one tree::
 

@@ -1,6 +1,6 @@
 """Ego4D Moment Queries: canonical ``moments_{train,val}.json`` and the evaluator's ``clip_annotations.json``.
 
-Formats (anchors-models §4.6; official ``MQ/Convert_annotation.py``): the canonical file is
+Formats (official ``MQ/Convert_annotation.py``): the canonical file is
 ``videos[] → {video_uid, split, clips[] → {clip_uid, video_start_sec, video_end_sec,
 annotations[] → {labels[] → {label, start_time, end_time, primary, ...}}}}`` with times in clip seconds.
 The converted ``clip_annotations.json`` that ``Evaluation/ego4d/eval_detection.py`` reads is keyed by

@@ -1,6 +1,6 @@
 """Ego4D Natural Language Queries (NLQ v1): ``nlq_{train,val}.json`` → a flat list of queries.
 
-Format (anchors-models §4.5): ``videos[] → clips[] → annotations[] → language_queries[]``; a clip has
+Format: ``videos[] → clips[] → annotations[] → language_queries[]``; a clip has
 ``clip_uid``, ``video_start_sec``/``video_end_sec`` (its span in the parent video); a query has
 ``clip_start_sec``/``clip_end_sec`` (the answer window, in clip seconds), ``query``, ``template``, ....
 As in the official ``prepare_ego4d_dataset.py``, queries without a ``query`` text are skipped, and

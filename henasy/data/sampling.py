@@ -2,8 +2,7 @@
 
 Torch-free so that the synthetic generator (which computes its 100DOH-style boxes on exactly the frames a
 loader samples) and the clip loader (``henasy.data.video``) share one definition. Mirrors LaViLa's
-``get_frame_ids`` and the frame ranges of its Ego4D / EK100 ``video_loader`` (facts from
-``shared/reference/anchors-models.md`` §4.2).
+``get_frame_ids`` and the frame ranges of its Ego4D / EK100 ``video_loader`` (LaViLa @ 8002b5a : lavila/data/datasets.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Ego4D narration taxonomies: ``narration_{noun,verb}_taxonomy.csv`` → labels and synonym groups.
 
 Format (Ego4D ``v1/annotations``, used by EgoVLP/HelpingHands for the EgoClip ``tag_verb``/``tag_noun``
-indices, anchors-models §5.1): columns ``label,group``; the row order is the class index (118 verbs,
+indices): columns ``label,group``; the row order is the class index (118 verbs,
 582 nouns in Ego4D v1) and ``group`` is a string-encoded list of synonyms (e.g. verb 93 =
 ``take_(pick,_grab,_get)``). HelpingHands matches caption words against these synonym groups.
 """
@@ -14,6 +14,17 @@ from pathlib import Path
 from henasy.data.parsing import list_column, nonempty_column, read_table
 
 TAXONOMY_COLUMNS = ("label", "group")
+
+
+def noun_text(label: str) -> str:
+    """Taxonomy label → embedded noun text: ``bag_(pouch,_sack)`` → ``bag``, ``tap_water`` → ``tap water``.
+
+    The one definition HENASY (NEC's noun vocabulary) and HelpingHands (its noun features) both use. Of the
+    two copies this replaced, HENASY's was kept: the part before the synonym list with ``_`` as spaces,
+    falling back to the label itself when that is empty. HelpingHands' copy also lower-cased the text, a
+    no-op on Ego4D's labels (all lower case in ``narration_noun_taxonomy.csv``, the format read above).
+    """
+    return label.split("_(")[0].replace("_", " ").strip() or label
 
 
 @dataclass

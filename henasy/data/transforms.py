@@ -1,6 +1,6 @@
 """Pixel transforms of the clip loader: short-side resize, centre (or 3-way) crop, mean/std normalisation.
 
-Mirrors LaViLa's eval/train video transform (anchors-models §4.2): ``Permute([3, 0, 1, 2])`` →
+Mirrors LaViLa's eval/train video transform: ``Permute([3, 0, 1, 2])`` →
 ``Resize(size)`` (short side) → ``CenterCrop(size)`` → ``NormalizeVideo(mean, std)`` with mean/std on the
 0–255 scale (OpenAI CLIP's for CLIP-initialised models), giving float32 (C, T, H, W). The resize here is
 antialiased bilinear. ``CropGeometry`` is shared with ``handobj`` so boxes follow the pixels exactly.

@@ -1,9 +1,9 @@
 """The clip loader: LaViLa's segment-midpoint frame sampling on decord, over chunked or whole videos.
 
-Frame sampling mirrors LaViLa ``lavila/data/datasets.py`` (anchors-models §4.2): ``get_frame_ids`` splits
+Frame sampling mirrors LaViLa ``lavila/data/datasets.py``: ``get_frame_ids`` splits
 ``[start_frame, end_frame)`` into N segments of ``(end - start - 1) / N`` frames with rounded bounds and takes
 the midpoint ``(s + e) // 2`` (a random frame in ``[s, e]`` with jitter, for training); ``video_loader``
-turns seconds into frames with the per-video fps read from decord. Three video layouts (notes/layout.md):
+turns seconds into frames with the per-video fps read from decord. Three video layouts (henasy/data/layout.py):
 
 * LaViLa chunks ``<root>/<uid>.mp4/<start_sec>.mp4`` — chunk starts come from the file names, so any chunk
   length works (LaViLa uses 300 s);

@@ -1,6 +1,6 @@
 """Deterministic synthetic egocentric dataset generator (``bench data synth``).
 
-Writes real H.264 mp4 files and every annotation file of the dataset layout (notes/layout.md) in the
+Writes real H.264 mp4 files and every annotation file of the dataset layout (henasy/data/layout.py) in the
 official formats of Ego4D/EgoClip/EgoMCQ/NLQ/MQ, EPIC-KITCHENS-100, EGTEA Gaze+ and HelpingHands, plus
 per-frame instance masks for entity grounding. Modules: ``world`` (taxonomy, held-out compositions),
 ``scene`` (scripts), ``motion`` (per-frame tracks), ``background`` and ``render`` (pixels and masks),

@@ -1,6 +1,6 @@
 """Ego4D-side annotation writers: EgoClip csv, narration taxonomies, EgoMCQ, verb phrases.
 
-Formats (anchors-models §4.1, §5.1): ``egoclip.csv`` is tab-separated with columns ``clip_idx video_uid
+Formats: ``egoclip.csv`` is tab-separated with columns ``clip_idx video_uid
 video_dur narration_source narration_ind narration_time clip_start clip_end clip_text tag_verb
 tag_noun`` (tags are string-encoded lists of taxonomy row indices); the taxonomies have columns
 ``label,group`` with Ego4D-style labels (``take_(pick_up,_grab)``) and a string-encoded synonym list;

@@ -1,6 +1,6 @@
 """EGTEA Gaze+ writers: trimmed action clips with official-looking ids, ``action_idx.txt`` and split files.
 
-Formats (anchors-models §4.4, LaViLa egtea loader): ``action_idx.txt`` lines ``<Verb noun words> <id>``
+Formats (LaViLa egtea loader): ``action_idx.txt`` lines ``<Verb noun words> <id>``
 (1-based ids; class text = the words, ``_`` → space, lower-cased; class index = line order);
 ``verb_idx.txt`` / ``noun_idx.txt`` likewise; split lines ``<clip_id> <action_id> <verb_id> <noun_id>``;
 clip ids look like ``OP01-R01-PastaSalad-1002316-1004005-F024051-F024101`` (session, start/end in ms,

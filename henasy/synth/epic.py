@@ -1,6 +1,6 @@
 """EPIC-KITCHENS-100 annotation writers: action csvs, class csvs, retrieval sentences and relevancy.
 
-Formats (epic-kitchens-100-annotations README; anchors-models §4.2): the action csvs have the 15 columns
+Formats (epic-kitchens-100-annotations README): the action csvs have the 15 columns
 ``narration_id participant_id video_id narration_timestamp start_timestamp stop_timestamp start_frame
 stop_frame narration verb verb_class noun noun_class all_nouns all_noun_classes`` (narration timestamps
 ``HH:MM:SS.fff``, start/stop ``HH:MM:SS.ff``, frames at the video's fps, string-encoded lists); the class

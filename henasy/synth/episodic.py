@@ -1,6 +1,6 @@
 """Ego4D episodic-memory writers: NLQ v1 json, canonical MQ moments json, and the converted MQ clip file.
 
-Formats (anchors-models §4.5–4.6): NLQ ``{version, date, description, manifest, videos: [{video_uid, split,
+Formats: NLQ ``{version, date, description, manifest, videos: [{video_uid, split,
 clips: [{clip_uid, video_start_sec, video_end_sec, video_start_frame, video_end_frame, clip_start_sec,
 clip_end_sec, clip_start_frame, clip_end_frame, source_clip_uid, annotations: [{annotation_uid,
 language_queries: [{clip_start_sec, clip_end_sec, video_start_sec, video_end_sec, video_start_frame,

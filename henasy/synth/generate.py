@@ -1,5 +1,5 @@
 """Orchestration of ``bench data synth``: plan every video, render them (optionally in worker processes),
-then write every annotation file of the dataset layout (notes/layout.md) and ``synth_manifest.json``.
+then write every annotation file of the dataset layout (henasy/data/layout.py) and ``synth_manifest.json``.
 
 Determinism: every random choice comes from ``numpy.random.default_rng([seed, *stream keys])`` — one
 stream for the world, one per video (script and renderer), one per annotation file that samples — and

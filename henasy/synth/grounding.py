@@ -1,6 +1,6 @@
 """Entity-grounding ground truth: which clips get masks, and their noun / verb-phrase queries.
 
-Format (notes/layout.md): ``grounding/grounding_val.json`` is a list of ``{clip_id, video_uid, start_sec,
+Format (henasy/data/layout.py): ``grounding/grounding_val.json`` is a list of ``{clip_id, video_uid, start_sec,
 end_sec, query, query_type ("noun" | "verb_phrase"), entity_ids, mask_file}``, and
 ``grounding/masks/<clip_id>.npz`` holds ``labels`` uint8 (T, H, W), the instance-id map of every frame
 ``i`` with ``start_sec <= i / fps < end_sec``, and ``frame_times`` (T,) seconds. A noun query ("cup")

@@ -1,6 +1,6 @@
 """Ground-truth hand/object boxes in the HelpingHands / 100DOH pickle layout, read off the label maps.
 
-Layout (anchors-models §5.3): ``hand_object/<video_uid>/<int(clip_start // 600)>.handobj.pkl``, a dict keyed
+Layout: ``hand_object/<video_uid>/<int(clip_start // 600)>.handobj.pkl``, a dict keyed
 by ``round(clip_start, 3)`` → ``{"info": {"height", "width"}, 0..3: {"hand_dets", "obj_dets"}}`` for the 4
 segment-midpoint frames of the clip (LaViLa ``get_frame_ids`` without jitter, Ego4D frame rule
 ``end = start + max(int(duration·fps), 4)``). Rows follow the 100DOH detector

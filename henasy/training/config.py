@@ -1,25 +1,21 @@
-"""Run and trainer configuration: dataclasses, the ``smoke``/``paper`` presets and ``--set key=value`` overrides.
+"""Run and trainer configuration: the dataclasses and the ``smoke``/``paper`` presets.
 
 Paper defaults (HENASY §4 "Training"; LaViLa ``main_pretrain.py`` flags): AdamW at a fixed learning rate of
 3e-5, weight decay 0.01 (LaViLa ``--wd``), betas (0.9, 0.999), eps 1e-8, 5 epochs, a total batch of 128
 clips, mixed precision on the GPU. The ``smoke`` preset trains tiny models from scratch on the synthetic set,
 which needs a larger learning rate (3e-4; at 1e-3 lavila_tiny's embeddings collapse on the small set) and a
-small batch. Overrides are dotted keys (``trainer.lr=1e-4``, ``data.hard_negative_sec=10``,
-``model.depth=2``); values are parsed with ``yaml.safe_load``; an unknown key raises a ``BenchError`` listing
-the allowed keys.
+small batch. Overrides (``trainer.lr=1e-4``, ``data.hard_negative_sec=10``, ``model.loss_weights.nec=0.3``)
+are parsed, nested, checked and applied by ``henasy.overrides``, the one override path of every command.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from henasy.errors import BenchError
+from henasy.overrides import apply, parse
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 
@@ -78,7 +74,7 @@ class TrainerConfig:
 class DataConfig:
     """Which training set and how to sample it."""
 
-    root: str = ""  # dataset root (the layout of notes/layout.md); set by --data
+    root: str = ""  # dataset root (the layout of henasy/data/layout.py); set by --data
     hard_negative_sec: float | None = None  # EgoNCE hard negatives from within this many seconds (None: off)
     limit: int | None = None  # train on the first N clips only (smoke runs)
     on_error: str = "raise"  # unreadable video: "raise" (stop, naming the file) or "skip" (drop it, count it)
@@ -125,7 +121,7 @@ class RunConfig:
         extra = set(data) - {"model", "preset", "model_args", "data", "trainer"}
         if extra:
             raise BenchError(f"run config: unknown top-level keys {sorted(extra)}")
-        apply_overrides(config, flat)
+        apply(config, flat)
         return config
 
 
@@ -164,114 +160,12 @@ def build_run_config(
         raise BenchError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     config = RunConfig(model=model, preset=preset)
     config.data.root = str(data_root)
-    apply_overrides(config, PRESETS[preset])
-    if isinstance(overrides, dict):
-        apply_overrides(config, overrides)
-    elif overrides:
-        apply_overrides(config, parse_overrides(overrides))
+    apply(config, PRESETS[preset])
+    if overrides:
+        apply(config, overrides if isinstance(overrides, dict) else parse(overrides))
     config.data.validate()
     config.trainer.validate()
     return config
-
-
-def parse_overrides(
-    items: list[str], flag: str = "--set", example: str = "KEY=VALUE, e.g. --set trainer.lr=1e-4"
-) -> dict[str, Any]:
-    """``["trainer.lr=1e-4", "trainer.freeze=[visual]"]`` → ``{"trainer.lr": 1e-4, ...}`` (values via YAML).
-
-    Errors name ``flag`` and the offending item, and show ``example`` as the expected form.
-    """
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise BenchError(f"{flag} {item!r}: expected {example}")
-        try:
-            out[key] = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as err:
-            raise BenchError(
-                f"{flag} {item!r}: the value is not valid YAML ({err.__class__.__name__})"
-            ) from None
-    return out
-
-
-def allowed_keys() -> list[str]:
-    """Every dotted key ``--set`` accepts (``model.<arg>`` accepts any argument of the model factory)."""
-    keys = [f"data.{f.name}" for f in dataclasses.fields(DataConfig)]
-    keys += [f"trainer.{f.name}" for f in dataclasses.fields(TrainerConfig)]
-    return keys + ["model.<factory argument>"]
-
-
-def apply_overrides(config: RunConfig, overrides: dict[str, Any]) -> RunConfig:
-    """Set dotted keys on ``config`` in place, type-checking each value against the dataclass field."""
-    for key, value in overrides.items():
-        section, _, name = _resolve_key(key).partition(".")
-        if section == "model":
-            config.model_args[name] = value
-            continue
-        target = config.data if section == "data" else config.trainer
-        hint = typing.get_type_hints(type(target))[name]
-        setattr(target, name, _coerce(f"{section}.{name}", value, hint))
-    return config
-
-
-def _resolve_key(key: str) -> str:
-    """A full dotted key; a bare field name is accepted when exactly one section has it."""
-    sections = {"data": DataConfig, "trainer": TrainerConfig}
-    if "." in key:
-        section, _, name = key.partition(".")
-        if section == "model" and name:
-            return key
-        if section in sections and name in {f.name for f in dataclasses.fields(sections[section])}:
-            return key
-    else:
-        owners = [s for s, cls in sections.items() if key in {f.name for f in dataclasses.fields(cls)}]
-        if len(owners) == 1:
-            return f"{owners[0]}.{key}"
-    raise BenchError(f"unknown config key {key!r}. Allowed keys: {', '.join(allowed_keys())}")
-
-
-def _coerce(key: str, value: Any, hint: Any) -> Any:
-    """Check ``value`` against the type ``hint`` (int, float, bool, str, Optional, list[str], tuple)."""
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner[0])
-    if origin is list:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise BenchError(f"{key} expects a list, got {value!r}; write e.g. {key}=[a, b]")
-        return [_coerce(key, v, args[0]) for v in value]
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise BenchError(f"{key} expects a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(key, v, a) for v, a in zip(value, args))
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML reads "1e-4" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif hint is str:
-        if isinstance(value, str):
-            return value
-    else:
-        return value
-    name = getattr(hint, "__name__", str(hint))
-    raise BenchError(f"{key} expects {name}, got {value!r} ({type(value).__name__})")
 
 
 def to_plain(obj: Any) -> Any:

@@ -5,7 +5,7 @@ For L2-normalised video embeddings v̂ (B̃, D) and text embeddings t̂ (B̃, D)
     L_v2t = −1/B̃ Σ_i log( Σ_{p∈P_i} exp(s_ip/τ) / Σ_j exp(s_ij/τ) )
     L_t2v = the same on sᵀ,   L_ego = L_v2t + L_t2v        (both directions summed, as in the paper)
 
-Positives P_i (EgoVLP ``model/loss.py``, anchors §3.2): the pair itself (diagonal) OR every pair whose
+Positives P_i (EgoVLP ``model/loss.py``): the pair itself (diagonal) OR every pair whose
 narrations share ≥ 1 verb class AND ≥ 1 noun class (multi-hot tag vectors). Without tags the mask is the
 diagonal and the loss is plain symmetric InfoNCE (summed, not averaged like LaViLa's ``CLIPLoss``).
 

@@ -36,25 +36,15 @@ SKIPPED_KEY = "_skipped"  # clips whose video could not be read (henasy.data.bat
 NEGATIVE_PREFIX = "neg_"  # EgoClipDataset's hard-negative copies: neg_video, neg_text, neg_verb_tags, ...
 
 
-def build_model(config: RunConfig) -> nn.Module:
-    """The registered model ``config.model`` built with ``config.model_args``, initialised from the run seed."""
-    from henasy.catalog import MODELS
-    from henasy.interface import VideoTextModel
+def build_model(config: RunConfig, *, checkpoint: str | Path | None = None) -> nn.Module:
+    """The registered model ``config.model`` built by ``henasy.factory.create_model`` with
+    ``config.model_args`` (weights such as ``lavila_checkpoint`` included), initialised from the run seed,
+    then ``checkpoint`` (whole-model weights) loaded when given."""
+    from henasy.factory import create_model
 
-    factory = MODELS.get(config.model)
     seed_everything(config.trainer.seed)  # same initial weights on every rank and every restart
-    try:
-        model = factory(**config.model_args)
-    except TypeError as err:
-        raise BenchError(
-            f"model {config.model!r} rejected model options {config.model_args}: {err}"
-        ) from None
-    if not isinstance(model, nn.Module) or not isinstance(model, VideoTextModel):
-        raise BenchError(
-            f"model {config.model!r} does not follow henasy.interface.VideoTextModel (an nn.Module with "
-            "num_frames, image_size, pixel_mean, pixel_std, tokenize, encode_video, encode_text, training_losses)"
-        )
-    return model
+    weights = {} if checkpoint is None else {"checkpoint": checkpoint}
+    return create_model(config.model, **{**config.model_args, **weights})
 
 
 def build_train_set(config: RunConfig, model: nn.Module) -> Dataset:
