@@ -44,12 +44,12 @@ from baselines.lavila import (
     LaViLaDualEncoder,
     load_lavila_checkpoint,
 )
-from henasy.checkpoints import KeyReport, extract_state_dict, load_checked, load_state_dict_file
+from henasy.core.checkpoints import KeyReport, extract_state_dict, load_checked, load_state_dict_file
+from henasy.core.distributed import gather_optional, gather_with_grad
+from henasy.core.egonce import egonce_positive_mask
+from henasy.core.errors import BenchError, CheckpointError
+from henasy.core.overrides import check_options
 from henasy.data.taxonomy import noun_text
-from henasy.errors import BenchError, CheckpointError
-from henasy.overrides import check_options
-from henasy.training.distributed import gather_optional, gather_with_grad
-from henasy.training.egonce import egonce_positive_mask
 
 # LaViLa TSF-L (``CLIP_OPENAI_TIMESFORMER_LARGE``, LaViLa @ 8002b5a : lavila/models/models.py): ViT-L/14 video tower, 768-wide text tower.
 TSF_LARGE_CONFIG = replace(
@@ -342,7 +342,7 @@ def noun_matching_loss(
 
 
 class HelpingHands(nn.Module):
-    """Frozen LaViLa + object-aware decoder; follows ``henasy.interface.VideoTextModel`` and grounds nouns."""
+    """Frozen LaViLa + object-aware decoder; follows ``henasy.core.interface.VideoTextModel`` and grounds nouns."""
 
     # Inference is a single parallel pass, not autoregressive: ``Cross_Attention.forward`` decodes all 13
     # queries at once from zero targets with no causal mask (``tgt_mask=None``), ``TransformerDecoder.forward``
@@ -572,13 +572,13 @@ class HelpingHands(nn.Module):
     def load_backbone_checkpoint(
         self, source: str | Path | Mapping[str, Any], strict: bool = True
     ) -> KeyReport:
-        """The frozen LaViLa backbone from a LaViLa checkpoint: what ``henasy.factory.create_model(...,
+        """The frozen LaViLa backbone from a LaViLa checkpoint: what ``henasy.core.factory.create_model(...,
         backbone_checkpoint=PATH)`` (``model.lavila_checkpoint``) calls."""
         return load_lavila_checkpoint(self.backbone, source, strict=strict)
 
 
 # --------------------------------------------------------------------------------------------------------
-# Presets (registered in henasy.catalog.MODELS)
+# Presets (registered in henasy.core.catalog.MODELS)
 
 TINY = HelpingHandsConfig(  # trains on the CPU in seconds; same query roles, losses and code paths
     backbone=TINY_CONFIG,
@@ -595,7 +595,7 @@ TINY = HelpingHandsConfig(  # trains on the CPU in seconds; same query roles, lo
 def build_helpinghands(base: HelpingHandsConfig, **overrides: Any) -> HelpingHands:
     """``HelpingHands`` from ``base`` with keyword overrides of ``HelpingHandsConfig`` or (for the backbone)
     ``LaViLaConfig`` fields, e.g. ``num_frames``. Unknown keys raise ``BenchError``. Weights (an official
-    decoder or whole-model checkpoint, the LaViLa backbone) are loaded by ``henasy.factory.create_model``."""
+    decoder or whole-model checkpoint, the LaViLa backbone) are loaded by ``henasy.core.factory.create_model``."""
     own = {f.name for f in fields(HelpingHandsConfig)} - {"backbone"}
     backbone_keys = {f.name for f in fields(LaViLaConfig)}
     check_options("HelpingHands", overrides, {"valid options": own | backbone_keys})

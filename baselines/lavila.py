@@ -11,7 +11,7 @@ video tower as its frozen global encoder and this text tower as its text encoder
   level of the dual encoder (``transformer``, ``token_embedding``, ``positional_embedding``, ``ln_final``) so
   that official checkpoints load with their own key names (§2.4).
 - ``LaViLaDualEncoder`` (§2.3): ``image_projection`` / ``text_projection`` bare matrices, frozen
-  ``logit_scale = log(1/0.07)``; implements ``henasy.interface.VideoTextModel`` with EgoNCE training.
+  ``logit_scale = log(1/0.07)``; implements ``henasy.core.interface.VideoTextModel`` with EgoNCE training.
 - ``load_lavila_checkpoint`` (§2.1, §2.4): official LaViLa files (``module.`` prefix, ``args`` Namespace),
   EgoVLP files through LaViLa's renaming, bilinear inflation / truncation of ``temporal_embed``.
 
@@ -38,10 +38,10 @@ import torch.nn.functional as F
 from timm.layers import DropPath, Mlp, PatchEmbed, QuickGELU, trunc_normal_
 from torch import nn
 
-from henasy.checkpoints import KeyReport, extract_state_dict, load_checked, load_state_dict_file
-from henasy.errors import BenchError
-from henasy.overrides import check_options
-from henasy.training.egonce import egonce_loss
+from henasy.core.checkpoints import KeyReport, extract_state_dict, load_checked, load_state_dict_file
+from henasy.core.egonce import egonce_loss
+from henasy.core.errors import BenchError
+from henasy.core.overrides import check_options
 
 # Pixel statistics on the 0–255 scale. LaViLa's released code normalises OPENAI-initialised models with
 # mean [108.3272985, 116.7460125, 104.09373615] (train and eval alike, e.g. main_pretrain.py,
@@ -453,7 +453,7 @@ def rescale_per_frame(maps: torch.Tensor) -> torch.Tensor:
 
 
 class LaViLaDualEncoder(nn.Module):
-    """LaViLa CLIP-style dual encoder (lavila/models/models.py); follows ``henasy.interface.VideoTextModel``."""
+    """LaViLa CLIP-style dual encoder (lavila/models/models.py); follows ``henasy.core.interface.VideoTextModel``."""
 
     def __init__(self, config: LaViLaConfig | None = None) -> None:
         super().__init__()
@@ -712,7 +712,7 @@ def load_lavila_checkpoint(
 
 
 # --------------------------------------------------------------------------------------------------------
-# Presets (registered in henasy.catalog.MODELS)
+# Presets (registered in henasy.core.catalog.MODELS)
 
 PAPER_CONFIG = LaViLaConfig()  # TSF-B + CLIP text 512/12/8, 4 frames, 224 px, 256-d heads: 177.66 M
 TINY_CONFIG = LaViLaConfig(  # trains on the CPU in seconds; same tokenizer and code paths

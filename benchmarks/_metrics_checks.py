@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 
 def float_matrix(name: str, value: Any, *, columns: int | None = None) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks._metrics_checks import field, json_list, json_object, number, window
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 
 def _interval_iou(predicted: np.ndarray, truth: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks._metrics_checks import float_matrix
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 # Entries per block of queries: a few float64 temporaries of this size are alive at once (2 MB each),
 # small enough to stay in cache (measured faster than larger blocks on the 9,668 × 3,842 matrix).

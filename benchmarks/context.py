@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from henasy.core.errors import BenchError
+from henasy.core.records import ItemBreakdown
 from henasy.data.batching import ClipDataLoader, ClipDataset, ClipRef, make_dataloader
 from henasy.data.layout import DatasetLayout
 from henasy.data.video import ClipLoader, FrameRule, VideoSource
-from henasy.errors import BenchError
-from henasy.records import ItemBreakdown
 
 CACHE_ENV = "BENCH_CACHE_DIR"
 
@@ -48,7 +48,7 @@ def default_cache_dir() -> Path:
 class EvalContext:
     """Settings and helpers shared by the protocols of one ``evaluate`` call."""
 
-    model: Any  # follows henasy.interface.VideoTextModel, in eval mode on ``device``
+    model: Any  # follows henasy.core.interface.VideoTextModel, in eval mode on ``device``
     model_id: str
     data_root: Path
     limit: int | None = None
@@ -197,7 +197,7 @@ def positive(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class Benchmark:
-    """A registered benchmark (``henasy.catalog.BENCHMARKS`` entries point at one of these)."""
+    """A registered benchmark (``henasy.core.catalog.BENCHMARKS`` entries point at one of these)."""
 
     name: str
     run: Callable[[EvalContext], Any]  # EvalContext -> benchmarks.record.BenchResult

@@ -21,10 +21,10 @@ import numpy as np
 from benchmarks.context import Benchmark, EvalContext, Option
 from benchmarks.metrics import egomcq_accuracy
 from benchmarks.record import BenchResult
+from henasy.core.records import Stratum, fixed_breakdown
 from henasy.data.batching import ClipRef
 from henasy.data.egomcq import load_egomcq
 from henasy.data.video import AutoSource
-from henasy.records import Stratum, fixed_breakdown
 
 VERSION = "egomcq/1"
 OPTIONS: dict[str, Option] = {}

@@ -35,11 +35,11 @@ from benchmarks.heads.temporal_detection import TemporalDetectionHead, assign_ta
 from benchmarks.heads.training import train_head
 from benchmarks.metrics import mq_detection_map, mq_retrieval_recall
 from benchmarks.record import BenchResult
-from henasy.atomic import atomic_write_json
+from henasy.core.atomic import atomic_write_json
+from henasy.core.errors import BenchError
+from henasy.core.records import Stratum, fixed_breakdown
 from henasy.data.mq import MQClipAnnotation, load_clip_annotations
 from henasy.data.video import AutoSource
-from henasy.errors import BenchError
-from henasy.records import Stratum, fixed_breakdown
 
 VERSION = "egomq/1"
 SUBSET = "validation"  # official evaluator argument; selects clips whose subset ("val") is a substring

@@ -32,11 +32,11 @@ from benchmarks.heads.training import train_head
 from benchmarks.heads.vslnet import VSLNetHead, seconds_to_span, span_loss, span_to_seconds, top_spans
 from benchmarks.metrics import nlq_recall
 from benchmarks.record import BenchResult
-from henasy.atomic import atomic_write_json
+from henasy.core.atomic import atomic_write_json
+from henasy.core.errors import BenchError
+from henasy.core.records import Stratum, fixed_breakdown
 from henasy.data.nlq import NLQQuery, load_nlq
 from henasy.data.video import AutoSource
-from henasy.errors import BenchError
-from henasy.records import Stratum, fixed_breakdown
 
 VERSION = "egonlq/1"
 THRESHOLDS = (0.3, 0.5, 0.01)

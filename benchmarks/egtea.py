@@ -31,10 +31,10 @@ from torch.utils.data import Dataset
 from benchmarks.context import Benchmark, EvalContext, Option, positive
 from benchmarks.metrics import mean_class_accuracy, topk_accuracy
 from benchmarks.record import BenchResult
+from henasy.core.errors import BenchError
+from henasy.core.records import Stratum
 from henasy.data.egtea import EgteaClip, egtea_clip_relpath, load_action_index, load_split
 from henasy.data.video import ClipLoader, SingleFileSource
-from henasy.errors import BenchError
-from henasy.records import Stratum
 
 VERSION = "egtea/1"
 PROTOCOLS = {

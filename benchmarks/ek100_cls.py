@@ -23,10 +23,10 @@ import numpy as np
 from benchmarks.context import Benchmark, EvalContext, Option
 from benchmarks.metrics import topk_accuracy
 from benchmarks.record import BenchResult
+from henasy.core.records import Stratum, fixed_breakdown
 from henasy.data.batching import ClipRef
 from henasy.data.ek100 import ek100_video_relpath, load_epic_annotations
 from henasy.data.video import SingleFileSource
-from henasy.records import Stratum, fixed_breakdown
 
 VERSION = "ek100_cls/1"
 TEMPLATES = {"none": ("{}",), "lavila": ("#C C {}", "#C {}")}

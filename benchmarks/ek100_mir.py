@@ -23,11 +23,11 @@ import numpy as np
 from benchmarks.context import Benchmark, EvalContext, Option
 from benchmarks.metrics import ek100_mir_metrics, ek100_mir_per_query
 from benchmarks.record import BenchResult
+from henasy.core.errors import BenchError
+from henasy.core.records import Stratum, fixed_breakdown
 from henasy.data.batching import ClipRef
 from henasy.data.ek100 import ek100_video_relpath, load_ek100_retrieval
 from henasy.data.video import SingleFileSource
-from henasy.errors import BenchError
-from henasy.records import Stratum, fixed_breakdown
 
 VERSION = "ek100_mir/1"
 OPTIONS: dict[str, Option] = {}

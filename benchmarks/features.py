@@ -35,11 +35,11 @@ import torch.nn.functional as F
 
 from benchmarks.context import CACHE_ENV, EvalContext
 from benchmarks.record import weights_sha256
-from henasy.atomic import atomic_write, atomic_write_json
+from henasy.core.atomic import atomic_write, atomic_write_json
+from henasy.core.errors import BenchError
 from henasy.data.batching import ClipDataset, ClipRef
 from henasy.data.paths import inside
 from henasy.data.video import VideoSource
-from henasy.errors import BenchError
 
 EXTRACTOR_VERSION = "sliding_window/1"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")

@@ -30,11 +30,11 @@ from torch.utils.data import Dataset
 
 from benchmarks.context import Benchmark, EvalContext, Option
 from benchmarks.record import BenchResult
+from henasy.core.errors import BenchError, DataFormatError
+from henasy.core.records import Stratum, fixed_breakdown
 from henasy.data.grounding import GroundingItem, load_grounding, load_mask
 from henasy.data.transforms import crop_geometry
 from henasy.data.video import AutoSource, ClipLoader
-from henasy.errors import BenchError, DataFormatError
-from henasy.records import Stratum, fixed_breakdown
 
 VERSION = "grounding/1"
 OPTIONS: dict[str, Option] = {

@@ -17,7 +17,7 @@ function                   units        official source
 ``mq_retrieval_recall``    fraction     Ego4D ``MQ/Evaluation/ego4d/get_retrieval_performance.py``
 =========================  ===========  ==============================================================
 
-Bad input (wrong shapes, NaN scores, unknown ids in a prediction file) raises ``henasy.errors.BenchError``.
+Bad input (wrong shapes, NaN scores, unknown ids in a prediction file) raises ``henasy.core.errors.BenchError``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 from benchmarks._metrics_checks import float_matrix, int_vector
 from benchmarks._metrics_ego4d import mq_detection_map, mq_retrieval_recall, nlq_recall
 from benchmarks._metrics_ek100 import ek100_mir_metrics, ek100_mir_per_query
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 __all__ = [
     "egomcq_accuracy",

@@ -1,6 +1,6 @@
 """What a benchmark protocol returns (``BenchResult``), weight hashing, and the result record built from it.
 
-The record itself is ``henasy.records.BenchmarkResult`` (its schema, version and loader live there); this
+The record itself is ``henasy.core.records.BenchmarkResult`` (its schema, version and loader live there); this
 module is the benchmark side: ``make_record`` adds the model, timing, data-root and environment fields to a
 protocol's ``BenchResult``. ``partial`` is true when ``--limit`` cut the evaluated set, so a table can refuse
 the number. NaN values (a metric the official formula leaves undefined) are written as JSON ``null``.
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from henasy.records import BenchmarkResult, ModelRef, jsonable, write_record
+from henasy.core.records import BenchmarkResult, ModelRef, jsonable, write_record
 
 __all__ = [
     "BenchResult",

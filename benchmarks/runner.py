@@ -2,7 +2,7 @@
 
 This is the function ``bench eval`` and every sweep job call. It validates everything it can before any
 video is decoded (benchmark names, options, the model's capabilities, the data root), puts the model in
-eval mode on the requested device, runs each protocol (``henasy.catalog.BENCHMARKS`` →
+eval mode on the requested device, runs each protocol (``henasy.core.catalog.BENCHMARKS`` →
 ``benchmarks.<name>.BENCHMARK``) and wraps its ``BenchResult`` into a record (``benchmarks.record``).
 
 ``options`` maps a benchmark name to its protocol options, e.g. ``{"egtea": {"protocol": "helpinghands"},
@@ -23,14 +23,14 @@ import torch
 
 from benchmarks.context import Benchmark, EvalContext, resolve_options
 from benchmarks.record import file_sha256, make_record
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 CACHE_DIR_KEY = "cache_dir"
 
 
 def benchmark_spec(name: str) -> Benchmark:
     """The registered ``Benchmark`` called ``name`` (unknown names list the registered ones)."""
-    from henasy.catalog import BENCHMARKS
+    from henasy.core.catalog import BENCHMARKS
 
     spec = BENCHMARKS.get(name)
     if not isinstance(spec, Benchmark):
@@ -150,9 +150,9 @@ def evaluate(
 def load_model(name: str, checkpoint: str | None = None, model_args: dict[str, Any] | None = None) -> Any:
     """Build the registered model ``name`` (seeded, ``model_args`` as factory arguments) and load ``checkpoint``.
 
-    Built by ``henasy.factory.create_model`` (through the trainer's seeded ``build_model``), which loads
+    Built by ``henasy.core.factory.create_model`` (through the trainer's seeded ``build_model``), which loads
     the checkpoint with the model's own ``load_checkpoint`` when it has one (official LaViLa / HelpingHands /
-    HENASY files and trainer ``last.pt`` files), else through ``henasy.checkpoints``.
+    HENASY files and trainer ``last.pt`` files), else through ``henasy.core.checkpoints``.
     """
     from henasy.training.config import RunConfig
     from henasy.training.run import build_model

@@ -1,7 +1,10 @@
 """The ``bench`` command line: one entry point whose subcommands live in ``henasy.commands``.
 
-Each subcommand module defines ``register(subparsers)``; heavy imports (torch, models, pandas) happen
-inside the command's ``run`` so that ``bench --help`` and ``bench list`` answer in well under a second.
+Each subcommand module is declarative: ``NAME``, ``HELP``, ``DESCRIPTION``, ``EPILOG`` (examples),
+``add_arguments(parser)`` and ``run(args) -> int``; ``add_command`` builds its parser from them (a module with
+nested subcommands adds them in ``add_arguments``, each with its own ``func``). Heavy imports (torch, models,
+pandas) happen inside the command's ``run`` so that ``bench --help`` and ``bench list`` answer in well under a
+second.
 Errors caused by the user's input (``BenchError``) print one clear message and exit with status 2.
 """
 
@@ -11,10 +14,12 @@ import argparse
 import importlib
 import os
 import sys
+from types import ModuleType
 
 from henasy import __version__
-from henasy.errors import BenchError
-from henasy.plugins import include_items, load_includes
+from henasy.commands.options import add_command_parser
+from henasy.core.errors import BenchError
+from henasy.core.plugins import include_items, load_includes
 
 # Subcommand modules, in the order `bench --help` lists them.
 COMMAND_MODULES = [
@@ -23,13 +28,13 @@ COMMAND_MODULES = [
     "henasy.commands.info",
     "henasy.commands.ckpt",
     "henasy.commands.train",
-    "henasy.commands.eval",
+    "benchmarks.commands.eval",
     "henasy.commands.ground",
-    "henasy.commands.sweep",
-    "henasy.commands.status",
-    "henasy.commands.sync",
-    "henasy.commands.table",
-    "henasy.commands.compare",
+    "sweeps.commands.sweep",
+    "sweeps.commands.status",
+    "sweeps.commands.sync",
+    "reports.commands.table",
+    "reports.commands.compare",
 ]
 
 EPILOG = """examples:
@@ -43,6 +48,16 @@ EPILOG = """examples:
   bench train lavila_tiny --data data/synth --out runs/lavila_tiny
   bench eval lavila_tiny egomcq ek100_mir --data data/synth
 """
+
+
+def add_command(subparsers: argparse._SubParsersAction, module: ModuleType) -> argparse.ArgumentParser:
+    """Add the subcommand a declarative command module describes; its ``run`` handles the parsed args."""
+    p = add_command_parser(
+        subparsers, module.NAME, help=module.HELP, description=module.DESCRIPTION, epilog=module.EPILOG
+    )
+    p.set_defaults(func=module.run)
+    module.add_arguments(p)
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+        add_command(subparsers, importlib.import_module(module_name))
     return parser
 
 

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from henasy.atomic import atomic_write_bytes
-from henasy.errors import BenchError
+from henasy.core.atomic import atomic_write_bytes
+from henasy.core.errors import BenchError
 
 OVERLAY_COLOR = (255, 40, 40)
 OVERLAY_SUFFIXES = (".png", ".gif")

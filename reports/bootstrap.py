@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 CHUNK_ELEMENTS = 4_000_000
 

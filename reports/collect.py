@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from henasy.errors import BenchError
-from henasy.records import (
+from henasy.core.errors import BenchError
+from henasy.core.records import (
     ARTIFACT_EVAL_FILE,
     BENCHMARK_KIND,
     PARAM_EVAL_LIMIT,
@@ -206,7 +206,7 @@ def pick_run(runs: list[RunInfo], scale: str | None = None) -> tuple[RunInfo | N
 def eval_records(mlc: Any, run_id: str, benchmark: str) -> list[dict[str, Any]] | None:
     """The run's ``results/eval/<benchmark>.json`` artifact (a list of result records), None if absent.
 
-    A record of a schema version this code does not read is refused (``henasy.records.check_version``).
+    A record of a schema version this code does not read is refused (``henasy.core.records.check_version``).
     """
     where = f"MLflow run {run_id}: {ARTIFACT_EVAL_FILE.format(benchmark=benchmark)}"
     with tempfile.TemporaryDirectory(prefix="bench-artifact-") as tmp:

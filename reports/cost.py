@@ -3,7 +3,7 @@
 What is measured, for a model at its registered preset and input (1 × 3 × T × H × W, 4 × 224 × 224 for the
 paper presets), as follows:
 
-- parameters, total and trainable (M), counted on the ``meta`` device (``henasy.factory``);
+- parameters, total and trainable (M), counted on the ``meta`` device (``henasy.core.factory``);
 - GFLOPs of one clip through ``encode_video`` (and of one caption through ``encode_text``) with
   ``torch.utils.flop_counter.FlopCounterMode`` on the ``meta`` device: real FLOPs (a multiply-add = 2,
   unlike fvcore's MAC "flops"), scaled-dot-product attention included. Never counted on CPU tensors, where
@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 GB = 1024**3
 DTYPES = ("float32", "bfloat16", "float16")
@@ -51,7 +51,7 @@ def meta_costs(name: str) -> dict[str, Any]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from henasy.factory import build_on_meta, parameter_counts
+    from henasy.core.factory import build_on_meta, parameter_counts
 
     model = build_on_meta(name)
     counts = parameter_counts(model)
@@ -261,7 +261,7 @@ def measure_model(
     """Every Table 5 quantity of the registered model ``name`` (see the module docstring), as one dict."""
     import torch
 
-    from henasy.factory import create_model
+    from henasy.core.factory import create_model
 
     _check_device(device, dtype)
     kind = "cuda" if device.startswith("cuda") else "cpu"
@@ -337,7 +337,7 @@ def _train_step_peak(
 
 def measure_models(names: list[str], **kwargs: Any) -> list[dict[str, Any]]:
     """``measure_model`` for each name, in order, with the paper's Table 5 values attached (``paper``)."""
-    from henasy.catalog import MODELS
+    from henasy.core.catalog import MODELS
 
     for name in names:
         MODELS.entry(name)  # unknown names fail before anything is measured

@@ -13,8 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from henasy.errors import BenchError
-from henasy.specfile import LineList, SpecChecker, load_yaml
+from henasy.core.errors import BenchError
+from henasy.core.specfile import LineList, SpecChecker, load_yaml
 from reports import REPORTS_ROOT
 
 PAPER_FILE = REPORTS_ROOT / "paper_numbers.yaml"

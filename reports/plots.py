@@ -11,8 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from henasy.atomic import atomic_write
-from henasy.records import METRIC_TRAIN_LOSS
+from henasy.core.atomic import atomic_write
+from henasy.core.records import METRIC_TRAIN_LOSS
 from reports.collect import TableData
 
 

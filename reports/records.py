@@ -1,9 +1,9 @@
 """Result records of a model's runs, from record files or from MLflow, and their per-item outcomes.
 
-Records are read through ``henasy.records`` (the one schema and loader): ``load_records`` takes whatever
-``henasy.records.load_record`` reads (a benchmark record file or list, a run's ``result.json``, a run
+Records are read through ``henasy.core.records`` (the one schema and loader): ``load_records`` takes whatever
+``henasy.core.records.load_record`` reads (a benchmark record file or list, a run's ``result.json``, a run
 folder) and refuses records of an unknown schema version. ``records_from_mlflow`` takes, per benchmark,
-the latest FINISHED run of a model (MLflow tag ``henasy.records.TAG_MODEL``) or the given MLflow run id.
+the latest FINISHED run of a model (MLflow tag ``henasy.core.records.TAG_MODEL``) or the given MLflow run id.
 
 Per-item outcomes: each registered benchmark declares how its metrics decompose into the parallel lists of
 its ``per_item`` (``Benchmark.breakdown`` in ``benchmarks/<name>.py``; a metric averaging two item sets,
@@ -26,8 +26,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from henasy.errors import BenchError
-from henasy.records import ItemBreakdown, benchmark_results, load_record
+from henasy.core.errors import BenchError
+from henasy.core.records import ItemBreakdown, benchmark_results, load_record
 
 ID_KEYS = ("ids", "item_ids", "id")
 RUN_ID_LENGTH = 32  # MLflow run ids are 32 hex digits
@@ -113,7 +113,7 @@ def _number(value: Any) -> float | None:
 
 def declared_breakdown(benchmark: Any) -> ItemBreakdown | None:
     """The per-item breakdown the registered benchmark ``benchmark`` declares (None: unregistered or none)."""
-    from henasy.catalog import BENCHMARKS
+    from henasy.core.catalog import BENCHMARKS
 
     if not isinstance(benchmark, str) or benchmark not in BENCHMARKS:
         return None

@@ -11,7 +11,7 @@ Units (``unit``, the unit of the value in the result record): ``percent`` values
 ``fraction`` values ×100 (the paper prints every metric of Tables 1–4 and 6 as a percentage), ``raw``
 values as measured (Table 5, units in the headers). The shipped specs say ``percent`` throughout: the
 benchmark records store percentages (EK100-MIR, EgoNLQ, EgoMQ as 100 × the official fractions).
-Loading is strict (``henasy.specfile``: safe YAML with line numbers, unknown key = error): a mistake raises
+Loading is strict (``henasy.core.specfile``: safe YAML with line numbers, unknown key = error): a mistake raises
 ``DataFormatError`` naming the file, 1-based line and key. The folder is the list of tables: adding a table
 is adding one ``tableN.yaml`` here (for a paper table, its printed numbers in ``reports/paper_numbers.yaml``).
 """
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from henasy.errors import BenchError
-from henasy.specfile import SpecChecker, load_yaml
+from henasy.core.errors import BenchError
+from henasy.core.specfile import SpecChecker, load_yaml
 from reports import REPORTS_ROOT
 from reports.paper_numbers import PaperTable, paper_table
 
@@ -168,7 +168,7 @@ def _parse_rows(c: SpecChecker, node: Any, paper: PaperTable, source: str) -> tu
 
 
 def parse_table_spec(data: Any, path: Path) -> TableSpec:
-    """Validate parsed YAML (``henasy.specfile.load_yaml`` output) as a table spec."""
+    """Validate parsed YAML (``henasy.core.specfile.load_yaml`` output) as a table spec."""
     c = SpecChecker(path)
     node = c.mapping(data, "the table spec", TOP_KEYS, required=True)
     table_id = node.get("id")

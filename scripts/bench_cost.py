@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from henasy.atomic import atomic_write_json  # noqa: E402
+from henasy.core.atomic import atomic_write_json  # noqa: E402
 from reports.cost import measure_models  # noqa: E402
 from reports.render_compare import cost_markdown  # noqa: E402
 

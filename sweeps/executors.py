@@ -20,7 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 from sweeps.spec import Resources
 
 EXECUTORS = ("local", "slurm", "debug")

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from henasy.errors import BenchError, DataFormatError
+from henasy.core.errors import BenchError, DataFormatError
 from sweeps.spec import RunPart, SweepSpec
 
 RUN_ID_LENGTH = 12
@@ -207,7 +207,7 @@ def build_run(
     params: dict[str, Any] | None = None,
 ) -> Run:
     """Resolve and validate one variant into a ``Run`` (a ``BenchError`` names the spec, line and row)."""
-    from henasy.catalog import MODELS
+    from henasy.core.catalog import MODELS
     from henasy.training.config import build_run_config
 
     sc = spec.scale(scale)
@@ -228,7 +228,7 @@ def build_run(
     try:
         config = build_run_config(
             model, data_root, preset=preset, overrides=merged["overrides"]
-        )  # henasy.overrides nests model.a.b keys and checks every key
+        )  # henasy.core.overrides nests model.a.b keys and checks every key
     except BenchError as err:
         raise where.error(str(err), _key_named_in(str(err), merged["overrides"])) from None
     if not merged["train"] and not merged["checkpoint"]:

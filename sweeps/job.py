@@ -33,10 +33,12 @@ from typing import Any
 
 import submitit
 
-from henasy.atomic import atomic_write_json
-from henasy.errors import BenchError
-from henasy.records import TAG_FAILURE, TAG_JOB_ID, BenchmarkResult, RunResult, run_tags
-from henasy.runlock import Holder, run_lock
+from henasy.core.atomic import atomic_write_json
+from henasy.core.errors import BenchError
+from henasy.core.plugins import ENV_VAR as INCLUDE_ENV_VAR
+from henasy.core.plugins import include_items, load_includes
+from henasy.core.records import TAG_FAILURE, TAG_JOB_ID, BenchmarkResult, RunResult, run_tags
+from henasy.core.runlock import Holder, run_lock
 from henasy.training.callbacks import Callback
 from sweeps import records
 from sweeps.expand import Run
@@ -65,6 +67,8 @@ class SweepJob(submitit.helpers.Checkpointable):
 
     def __call__(self) -> dict[str, Any]:
         self._requeue_requested = False
+        # models / benchmarks that `bench --include` registered in the submitting process (it exported them)
+        load_includes(include_items(), source=INCLUDE_ENV_VAR)
         run = Run.from_dict(self.run)
         run_dir = Path(self.context["run_dir"])
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -348,7 +352,7 @@ def _limit_threads(cpus: int) -> None:
 
 @contextlib.contextmanager
 def _run_lock(run_dir: Path) -> Iterator[None]:
-    """Hold the run folder's lock (``henasy.runlock``, the one ``bench train --out`` takes) for the block.
+    """Hold the run folder's lock (``henasy.core.runlock``, the one ``bench train --out`` takes) for the block.
 
     A second job of the same run (a rerun racing a live job, a stale requeue) waits here, then finds the
     first one's result and returns it; a ``bench train --out`` into the folder is refused naming this job.

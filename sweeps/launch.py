@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from henasy.atomic import atomic_write_json
-from henasy.errors import BenchError, DataFormatError
+from henasy.core.atomic import atomic_write_json
+from henasy.core.errors import BenchError, DataFormatError
 from sweeps import executors, manifest, monitor, records
 from sweeps.expand import Run, build_run, expand
 from sweeps.spec import DataSource, Resources, SweepSpec, load_spec

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from henasy.atomic import atomic_write_json
-from henasy.errors import BenchError
+from henasy.core.atomic import atomic_write_json
+from henasy.core.errors import BenchError
 from sweeps.records import read_json
 
 MANIFEST_NAME = "manifest.json"

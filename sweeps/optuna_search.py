@@ -24,8 +24,8 @@ from typing import Any
 
 from optuna.storages.journal import BaseJournalBackend
 
-from henasy.errors import BenchError
-from henasy.records import TAG_OPTUNA_STUDY, TAG_OPTUNA_TRIAL
+from henasy.core.errors import BenchError
+from henasy.core.records import TAG_OPTUNA_STUDY, TAG_OPTUNA_TRIAL
 from sweeps import launch, manifest, monitor, records
 from sweeps.expand import trial_run
 from sweeps.spec import Search, SweepSpec

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from henasy.atomic import atomic_write
+from henasy.core.atomic import atomic_write
 from henasy.training.callbacks import read_metrics
 
 

@@ -1,6 +1,6 @@
 """Files of one run directory: where its records go, whether it is finished, the live state and the error tail.
 
-``<run_dir>/result.json`` is the run's source of truth, a ``henasy.records.RunResult`` (schema and loader
+``<run_dir>/result.json`` is the run's source of truth, a ``henasy.core.records.RunResult`` (schema and loader
 there): it is written atomically once training and every requested benchmark are done, and a run is
 *finished* exactly when it holds a complete record for the same run id and benchmarks. ``eval/<benchmark>.json`` keep each
 benchmark's records as they finish (evaluation resumes at benchmark granularity), ``state.json`` says what
@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from henasy.atomic import atomic_write_json, atomic_write_text
-from henasy.records import EVAL_DIR, RESULT_NAME, RUN_KIND, RunResult, check_version
+from henasy.core.atomic import atomic_write_json, atomic_write_text
+from henasy.core.records import EVAL_DIR, RESULT_NAME, RUN_KIND, RunResult, check_version
 
-__all__ = ["EVAL_DIR", "RESULT_NAME"]  # the run-folder names of henasy.records, for the sweep's readers
+__all__ = ["EVAL_DIR", "RESULT_NAME"]  # the run-folder names of henasy.core.records, for the sweep's readers
 STATE_NAME = "state.json"
 ERROR_NAME = "error.txt"
 RUN_NAME = "run.json"  # the resolved Run (written by the driver at submission)

@@ -7,9 +7,9 @@ resources they need), and named ``rows`` (labelled as in the paper table) and/or
 overrides; optionally an Optuna ``search`` space. Typed dataclasses are the schema; loading is strict
 (unknown key = error, no ``_base_`` chains, no ``!function`` tags).
 
-Files are read by ``henasy.specfile.load_yaml`` (safe tags, line numbers, hostile-file limits) and checked
-with ``henasy.specfile.SpecChecker``: an error names the file, the 1-based line, the key and the allowed keys
-(``henasy.errors.DataFormatError``). The spec ``name`` becomes the sweep folder ``runs/<name>/<scale>``, so
+Files are read by ``henasy.core.specfile.load_yaml`` (safe tags, line numbers, hostile-file limits) and checked
+with ``henasy.core.specfile.SpecChecker``: an error names the file, the 1-based line, the key and the allowed keys
+(``henasy.core.errors.DataFormatError``). The spec ``name`` becomes the sweep folder ``runs/<name>/<scale>``, so
 it must be one or more safe folder names joined by ``/``. A shipped spec is found by its path under
 ``sweeps/`` or by its ``name`` (``tables/table1`` is ``sweeps/paper_tables/table1.yaml``).
 """
@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from henasy.errors import BenchError
-from henasy.overrides import is_dotted_key
-from henasy.specfile import LineDict, LineList, SpecChecker, load_yaml, read_text
-from henasy.specfile import plain as _plain
+from henasy.core.errors import BenchError
+from henasy.core.overrides import is_dotted_key
+from henasy.core.specfile import LineDict, LineList, SpecChecker, load_yaml, read_text
+from henasy.core.specfile import plain as _plain
 from sweeps import SPEC_ROOT
 
 SCALES = ("smoke", "paper")
@@ -254,8 +254,8 @@ class _Checker(SpecChecker):
         )
 
     def registered_benchmarks(self, items: LineList, where: str) -> None:
-        """Every name of ``items`` is a registered benchmark (``henasy.catalog.BENCHMARKS``)."""
-        from henasy.catalog import BENCHMARKS
+        """Every name of ``items`` is a registered benchmark (``henasy.core.catalog.BENCHMARKS``)."""
+        from henasy.core.catalog import BENCHMARKS
 
         for i, name in enumerate(items):
             try:
@@ -287,9 +287,9 @@ class _Checker(SpecChecker):
 
 
 def _check_config_keys(checker: _Checker, mapping: LineDict, what: str) -> None:
-    """``data.*``/``trainer.*`` keys and values pass ``henasy.overrides.validate`` (the message of every
+    """``data.*``/``trainer.*`` keys and values pass ``henasy.core.overrides.validate`` (the message of every
     command), reported at their line; ``model.*`` options are checked by the factory when the spec expands."""
-    from henasy import overrides
+    from henasy.core import overrides
     from henasy.training.config import RunConfig
 
     template = RunConfig(model="check")

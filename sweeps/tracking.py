@@ -35,9 +35,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from henasy.atomic import atomic_write_json
-from henasy.errors import BenchError
-from henasy.records import (
+from henasy.core.atomic import atomic_write_json
+from henasy.core.errors import BenchError
+from henasy.core.records import (
     ARTIFACT_CONFIG,
     ARTIFACT_EVAL,
     ARTIFACT_PLOTS,

@@ -1,4 +1,4 @@
-"""Tests of atomic writes (henasy/atomic.py): complete files or nothing, no temp files left behind."""
+"""Tests of atomic writes (henasy/core/atomic.py): complete files or nothing, no temp files left behind."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from henasy.atomic import atomic_write, atomic_write_json
+from henasy.core.atomic import atomic_write, atomic_write_json
 
 
 def test_json_roundtrip_and_no_temp_files(tmp_path: Path) -> None:

@@ -197,7 +197,7 @@ GROUND_CASES = {
 def test_bench_ground_refuses_bad_arguments_before_building_the_model(
     case: str, synth_tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from henasy.catalog import MODELS
+    from henasy.core.catalog import MODELS
 
     (tmp_path / "folder.png").mkdir()
     (tmp_path / "a-file").write_text("not a folder")
@@ -216,7 +216,7 @@ def test_bench_ground_refuses_bad_arguments_before_building_the_model(
 
 
 def test_bench_ground_creates_missing_output_folders(synth_tiny: Path, tmp_path: Path) -> None:
-    """Like every writer of this project (henasy/atomic.py), missing parent folders of --out are created."""
+    """Like every writer of this project (henasy/core/atomic.py), missing parent folders of --out are created."""
     out = tmp_path / "new" / "sub" / "cup.png"
     args = ["--video", str(_chunk(synth_tiny)), "--start", "1", "--end", "3", "--query", "cup", "--out", out]
     result = run_bench(["ground", "lavila_tiny", *args])

@@ -26,11 +26,11 @@ from bench_support import one_thread  # noqa: F401 (autouse fixture)
 import henasy.data.video as video_module
 from benchmarks.context import EvalContext
 from benchmarks.features import FeatureCache, Span
+from henasy.core.errors import BenchError
 from henasy.data.egoclip import load_egoclip
 from henasy.data.handobj import HandObjectStore
 from henasy.data.layout import DatasetLayout
 from henasy.data.video import AutoSource, EgovlpChunkSource, LavilaChunkSource, SingleFileSource
-from henasy.errors import BenchError
 from henasy.synth.generate import IN_PROGRESS, MANIFEST, prepare_out
 
 EVAL = ["--limit", "2", "--num-workers", "0", "--no-progress"]

@@ -60,7 +60,7 @@ def checkpoint_step(path: Path) -> int:
 
 # ------------------------------------------------------------------------------------ one writer per folder
 HOLD_WITH_RUNLOCK = (
-    "from henasy.runlock import run_lock\n"
+    "from henasy.core.runlock import run_lock\n"
     "lock = run_lock(sys.argv[1], command='bench train (the first writer)')\n"
 )
 HOLD_WITH_SWEEP_JOB = "from sweeps.job import _run_lock\nlock = _run_lock(Path(sys.argv[1]))\n"
@@ -206,7 +206,7 @@ WRITE_FAILURES = {  # kind -> what the message must say
 def test_write_failures_are_named_and_leave_the_old_file(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from henasy.atomic import WriteFailed, atomic_torch_save
+    from henasy.core.atomic import WriteFailed, atomic_torch_save
 
     target = tmp_path / CHECKPOINT_NAME
     target.write_bytes(b"the previous checkpoint")
@@ -241,7 +241,7 @@ def test_disk_full_before_the_first_checkpoint_says_none_was_written(
 
 
 def test_other_failures_are_not_called_a_full_disk(tmp_path: Path) -> None:
-    from henasy.atomic import as_write_failure
+    from henasy.core.atomic import as_write_failure
 
     target = tmp_path / "last.pt"
     assert as_write_failure(RuntimeError("Can't pickle local object 'f.<locals>.g'"), target) is None

@@ -17,10 +17,10 @@ from bench_support import one_thread  # noqa: F401 (autouse fixture)
 
 from benchmarks.grounding import gt_masks
 from benchmarks.runner import evaluate, load_model
+from henasy.core.errors import BenchError
 from henasy.data.grounding import load_grounding, load_mask
 from henasy.data.layout import DatasetLayout
 from henasy.data.video import AutoSource, ClipLoader
-from henasy.errors import BenchError
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,7 @@ from benchmarks.heads.vslnet import (
     top_spans,
 )
 from benchmarks.record import jsonable
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 
 # ------------------------------------------------------------------------------------------- EK100-CLS

@@ -20,10 +20,10 @@ from bench_support import one_thread  # noqa: F401 (autouse fixture)
 from benchmarks.egtea import EgteaViews
 from benchmarks.record import write_records
 from benchmarks.runner import evaluate, load_model
+from henasy.core.errors import BenchError
 from henasy.data.egtea import load_action_index, load_split
 from henasy.data.layout import DatasetLayout
 from henasy.data.video import ClipLoader, SingleFileSource
-from henasy.errors import BenchError
 
 RECORD_KEYS = {
     "benchmark",

@@ -1,4 +1,4 @@
-"""Tests for ``henasy/checkpoints.py`` and the ``bench info`` / ``bench ckpt check`` commands."""
+"""Tests for ``henasy/core/checkpoints.py`` and the ``bench info`` / ``bench ckpt check`` commands."""
 
 from __future__ import annotations
 
@@ -12,14 +12,15 @@ import pytest
 import torch
 from torch import nn
 
-from henasy.checkpoints import (
+from henasy.cli import add_command
+from henasy.core.checkpoints import (
     compare_state_dict,
     extract_state_dict,
     load_checked,
     load_checkpoint_file,
     load_state_dict_file,
 )
-from henasy.errors import BenchError, CheckpointError
+from henasy.core.errors import BenchError, CheckpointError
 
 
 class Touch:
@@ -33,11 +34,11 @@ class Touch:
 
 
 def bench(*argv: str) -> int:
-    """Run one of this module's subcommands exactly as ``bench`` does (register + dispatch)."""
+    """Run one of this module's subcommands exactly as ``bench`` does (``add_command`` + dispatch)."""
     parser = argparse.ArgumentParser(prog="bench")
     subparsers = parser.add_subparsers(dest="command")
     for name in ("henasy.commands.info", "henasy.commands.ckpt"):
-        importlib.import_module(name).register(subparsers)
+        add_command(subparsers, importlib.import_module(name))
     args = parser.parse_args(list(argv))
     return args.func(args)
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from henasy.core.errors import DataFormatError
 from henasy.data.egoclip import EGOCLIP_COLUMNS, load_egoclip
 from henasy.data.egomcq import load_egomcq
 from henasy.data.egtea import egtea_clip_relpath, load_action_index, load_split
@@ -28,7 +29,6 @@ from henasy.data.nlq import load_nlq
 from henasy.data.taxonomy import load_taxonomy
 from henasy.data.transforms import crop_geometry
 from henasy.data.verb_phrases import load_verb_phrases
-from henasy.errors import DataFormatError
 
 # ------------------------------------------------------------------------------------------- Ego4D
 

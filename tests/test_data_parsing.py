@@ -8,6 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
+from henasy.core.errors import DataFormatError
 from henasy.data import safe_pickle
 from henasy.data.parsing import (
     float_column,
@@ -18,7 +19,6 @@ from henasy.data.parsing import (
     read_json,
     read_table,
 )
-from henasy.errors import DataFormatError
 
 
 def test_read_table_types_and_line_numbers(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from henasy.core.errors import VideoReadError
 from henasy.data.batching import make_dataloader
 from henasy.data.egoclip import load_egoclip
 from henasy.data.egoclip_dataset import EgoClipDataset
@@ -26,7 +27,6 @@ from henasy.data.nlq import load_nlq
 from henasy.data.taxonomy import load_taxonomy
 from henasy.data.verb_phrases import load_verb_phrases
 from henasy.data.video import AutoSource, ClipLoader, SingleFileSource
-from henasy.errors import VideoReadError
 
 
 def manifest(root):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from henasy.core.errors import VideoReadError
 from henasy.data.batching import ClipDataset, ClipRef, collate, make_dataloader
 from henasy.data.egoclip import EGOCLIP_COLUMNS
 from henasy.data.egoclip_dataset import EgoClipDataset, EgoClipPaths
@@ -23,7 +24,6 @@ from henasy.data.video import (
     clip_frame_range,
     segment_frame_ids,
 )
-from henasy.errors import VideoReadError
 
 FPS = 10
 STEP = 8  # gray level of global frame g is STEP * g (decoded within ±2)
@@ -369,7 +369,7 @@ def test_frames_before_the_first_chunk_raise(tmp_path):
 def test_loader_pickles_without_open_readers(two_chunk_videos):
     import pickle
 
-    class Model:  # the preprocessing fields of henasy.interface.VideoTextModel
+    class Model:  # the preprocessing fields of henasy.core.interface.VideoTextModel
         num_frames, image_size, pixel_mean, pixel_std = 4, 16, CLIP_MEAN, CLIP_STD
 
     loader = ClipLoader.for_model(Model())

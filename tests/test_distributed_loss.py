@@ -1,4 +1,4 @@
-"""EgoNCE under DDP (henasy/training/distributed.py): two gloo processes holding uneven shards of a batch
+"""EgoNCE under DDP (henasy/core/distributed.py): two gloo processes holding uneven shards of a batch
 give the loss and the parameter gradients of one process holding the whole batch."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from henasy.training.distributed import distributed_world, gather_with_grad
-from henasy.training.egonce import egonce_loss
+from henasy.core.distributed import distributed_world, gather_with_grad
+from henasy.core.egonce import egonce_loss
 
 ROWS = 8
 SHARDS = (range(0, 5), range(5, 8))  # uneven on purpose: skipped clips make shards differ

@@ -1,4 +1,4 @@
-"""Tests for ``henasy/training/egonce.py`` (paper Eq. 1, EgoVLP's positive mask) on hand-computed cases."""
+"""Tests for ``henasy/core/egonce.py`` (paper Eq. 1, EgoVLP's positive mask) on hand-computed cases."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from henasy.training.egonce import egonce_directions, egonce_loss, egonce_positive_mask
+from henasy.core.egonce import egonce_directions, egonce_loss, egonce_positive_mask
 
 
 def nll(positive: list[float], everything: list[float], tau: float) -> float:

@@ -1,4 +1,4 @@
-"""Tests of the user-facing error types (henasy/errors.py)."""
+"""Tests of the user-facing error types (henasy/core/errors.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ def test_data_errors_survive_pickling() -> None:
     # DataLoader workers send exceptions to the main process by pickling them.
     import pickle
 
-    from henasy.errors import DataFormatError, VideoReadError
+    from henasy.core.errors import DataFormatError, VideoReadError
 
     err = DataFormatError("a.csv", "bad cell", line=3, column="tag_verb", expected="a list")
     back = pickle.loads(pickle.dumps(err))

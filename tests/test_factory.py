@@ -1,4 +1,4 @@
-"""The one model factory (``henasy.factory``): interface check, weights kept out of the architecture config
+"""The one model factory (``henasy.core.factory``): interface check, weights kept out of the architecture config
 (``checkpoint`` / ``backbone_checkpoint`` / the ``lavila_checkpoint`` alias), meta and device placement, and
 the single ``noun_text``."""
 
@@ -12,10 +12,10 @@ from torch import nn
 
 import baselines.helpinghands
 import henasy.data.taxonomy
-import henasy.model
-from henasy.catalog import MODELS
-from henasy.errors import BenchError
-from henasy.factory import build_on_meta, create_model, parameter_counts
+import henasy.model.network
+from henasy.core.catalog import MODELS
+from henasy.core.errors import BenchError
+from henasy.core.factory import build_on_meta, create_model, parameter_counts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,7 +89,9 @@ def test_lavila_checkpoint_is_an_alias_kept_out_of_the_config(tmp_path: Path) ->
     with pytest.raises(BenchError, match="disagree"):
         create_model("henasy_tiny", backbone_checkpoint=path, lavila_checkpoint="other.pt")
     with pytest.raises(BenchError, match="unknown HENASY option"):
-        henasy.model.henasy_tiny(lavila_checkpoint=str(path))  # the architecture factory takes no weights
+        henasy.model.network.henasy_tiny(
+            lavila_checkpoint=str(path)
+        )  # the architecture factory takes no weights
 
 
 def test_meta_and_device_placement() -> None:
@@ -107,12 +109,17 @@ def test_meta_and_device_placement() -> None:
 
 def test_one_noun_text_shared_by_both_models() -> None:
     shared = henasy.data.taxonomy.noun_text
-    assert henasy.model.noun_text is shared and baselines.helpinghands.noun_text is shared
+    assert henasy.model.network.noun_text is shared and baselines.helpinghands.noun_text is shared
     assert shared("bag_(pouch,_sack)") == "bag" and shared("cutting_board") == "cutting board"
 
 
 def test_library_code_builds_models_without_the_cli() -> None:
-    for path in ("reports/cost.py", "henasy/factory.py", "benchmarks/runner.py", "henasy/training/run.py"):
+    for path in (
+        "reports/cost.py",
+        "henasy/core/factory.py",
+        "benchmarks/runner.py",
+        "henasy/training/run.py",
+    ):
         assert "henasy.commands" not in (ROOT / path).read_text(), path
     for path in ("henasy/commands/ground.py", "henasy/commands/info.py", "henasy/commands/ckpt.py"):
         assert "MODELS.get" not in (ROOT / path).read_text(), path

@@ -13,9 +13,9 @@ import torch
 from PIL import Image
 
 from henasy.cli import main
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 from henasy.grounding import denormalize, ground_query, load_clip, overlay, overlay_sheet, write_overlay
-from henasy.model import henasy_tiny
+from henasy.model.network import henasy_tiny
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -28,10 +28,10 @@ from baselines.helpinghands import (
     noun_matching_loss,
     noun_text,
 )
-from henasy.catalog import MODELS
-from henasy.errors import BenchError, CheckpointError
-from henasy.factory import create_model
-from henasy.interface import VideoTextModel
+from henasy.core.catalog import MODELS
+from henasy.core.errors import BenchError, CheckpointError
+from henasy.core.factory import create_model
+from henasy.core.interface import VideoTextModel
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

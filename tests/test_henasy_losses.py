@@ -1,4 +1,4 @@
-"""Tests for ``henasy/losses.py`` (NEC Eq. 7, VEC Eq. 8, projection Eq. 9, total Eq. 10) on hand-computed
+"""Tests for ``henasy/model/losses.py`` (NEC Eq. 7, VEC Eq. 8, projection Eq. 9, total Eq. 10) on hand-computed
 cases, and for where each loss's gradient goes in the HENASY model (local encoder / decoder, never the
 frozen global and text encoders)."""
 
@@ -10,7 +10,7 @@ import os
 import pytest
 import torch
 
-from henasy.losses import (
+from henasy.model.losses import (
     box_coverage,
     box_masks,
     dice_loss,
@@ -20,7 +20,7 @@ from henasy.losses import (
     total_loss,
     vec_loss,
 )
-from henasy.model import HenasyModel, henasy_tiny
+from henasy.model.network import HenasyModel, henasy_tiny
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

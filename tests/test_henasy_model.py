@@ -1,4 +1,4 @@
-"""Tests for ``henasy/model.py`` and ``henasy/grouping.py``: TAG (Eq. 4, 11, 12), DST with group tokens,
+"""Tests for ``henasy/model/network.py`` and ``henasy/model/grouping.py``: TAG (Eq. 4, 11, 12), DST with group tokens,
 saliency (Eq. 13), the Table 4 switches, frozen encoders, checkpoints and the paper preset on meta."""
 
 from __future__ import annotations
@@ -9,10 +9,16 @@ import pytest
 import torch
 
 from baselines.lavila import DividedAttention, lavila_tiny
-from henasy.decoder import AveragePoolDecoder, CrossAttentionLayer, EntityAwareDecoder, SelfAttentionDecoder
-from henasy.errors import BenchError, CheckpointError
-from henasy.factory import build_on_meta, create_model, parameter_counts
-from henasy.grouping import (
+from henasy.core.errors import BenchError, CheckpointError
+from henasy.core.factory import build_on_meta, create_model, parameter_counts
+from henasy.core.interface import VideoTextModel
+from henasy.model.decoder import (
+    AveragePoolDecoder,
+    CrossAttentionLayer,
+    EntityAwareDecoder,
+    SelfAttentionDecoder,
+)
+from henasy.model.grouping import (
     GroupDividedAttention,
     GroupSpaceTimeBlock,
     TemporalAwareGrouping,
@@ -20,8 +26,7 @@ from henasy.grouping import (
     saliency_maps,
     straight_through_one_hot,
 )
-from henasy.interface import VideoTextModel
-from henasy.model import HenasyModel, henasy_tiny, noun_text
+from henasy.model.network import HenasyModel, henasy_tiny, noun_text
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 T = 4  # frames of the tiny preset

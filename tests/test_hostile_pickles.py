@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from bad_input_support import expect, expect_clear_error, run_bench
 
+from henasy.core.errors import DataFormatError
 from henasy.data import safe_pickle
-from henasy.errors import DataFormatError
 
 pytestmark = pytest.mark.bad_input
 

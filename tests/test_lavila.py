@@ -22,9 +22,9 @@ from baselines.lavila import (
     load_lavila_checkpoint,
     rescale_per_frame,
 )
-from henasy.errors import BenchError, CheckpointError
-from henasy.interface import VideoTextModel
-from henasy.training.egonce import egonce_loss
+from henasy.core.egonce import egonce_loss
+from henasy.core.errors import BenchError, CheckpointError
+from henasy.core.interface import VideoTextModel
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

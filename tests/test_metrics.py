@@ -21,7 +21,7 @@ from benchmarks.metrics import (
     nlq_recall,
     topk_accuracy,
 )
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 
 def _bench_script():

@@ -1,4 +1,4 @@
-"""The one override path (``henasy.overrides``): parse, nest, validate, apply — the same from every command."""
+"""The one override path (``henasy.core.overrides``): parse, nest, validate, apply — the same from every command."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from henasy import overrides
 from henasy.cli import main
-from henasy.errors import BenchError
+from henasy.core import overrides
+from henasy.core.errors import BenchError
 from henasy.training.config import RunConfig, build_run_config
 
 TYPO = "model.loss_weight.nec=0.3"  # HENASY's option is loss_weights
@@ -75,7 +75,7 @@ def test_dotted_model_keys_nest_and_merge_in_order() -> None:
 
 
 def test_the_run_config_gets_the_nested_dict_and_the_factory_accepts_it() -> None:
-    from henasy.model import henasy_tiny
+    from henasy.model.network import henasy_tiny
 
     config = build_run_config(
         "henasy_tiny", "/d", overrides=["model.loss_weights.nec=0.3", "trainer.lr=1e-4"]

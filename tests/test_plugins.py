@@ -1,5 +1,5 @@
 """Models from outside the repository's packages: ``bench --include`` / ``BENCH_INCLUDE`` files and the
-``henasy_bench.models`` entry-point group (``henasy.plugins``, ``henasy.registry``), with the example of
+``henasy_bench.models`` entry-point group (``henasy.core.plugins``, ``henasy.core.registry``), with the example of
 ``tests/plugin_example/`` (README, "Adding your own model")."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import torch
 
-import henasy.plugins as plugins
-from henasy.catalog import BENCHMARKS, MODELS
+import henasy.core.plugins as plugins
 from henasy.cli import main
-from henasy.factory import create_model
-from henasy.registry import PluginError
+from henasy.core.catalog import BENCHMARKS, MODELS
+from henasy.core.factory import create_model
+from henasy.core.registry import PluginError
 
 EXAMPLE_DIR = Path(__file__).parent / "plugin_example"
 EXAMPLE = EXAMPLE_DIR / "my_model.py"
@@ -28,7 +28,7 @@ def fresh_registries(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(registry, "_entries", dict(registry._entries))
         monkeypatch.setattr(registry, "_entry_points_read", False)
     monkeypatch.setattr(plugins, "_INCLUDED", {})
-    monkeypatch.delenv(plugins.ENV_VAR, raising=False)
+    monkeypatch.setenv(plugins.ENV_VAR, "")  # restored afterwards: --include exports what it loads
     monkeypatch.setattr(sys, "path", list(sys.path))
 
 
@@ -51,6 +51,26 @@ def test_include_model_evaluates_end_to_end(synth_tiny: Path, tmp_path: Path) ->
     assert json.loads(text)  # a records file was written
 
 
+def test_include_is_exported_to_the_processes_a_command_starts() -> None:
+    """Sweep jobs run in other processes (local workers, SLURM jobs inherit the environment): ``--include``
+    exports what it loaded in ``BENCH_INCLUDE``, and a process that loads that variable (as ``SweepJob`` does
+    on start) can build the model."""
+    import os
+    import subprocess
+
+    assert main(["--include", str(EXAMPLE), "list", "models"]) == 0
+    assert os.environ[plugins.ENV_VAR].split(os.pathsep) == [str(EXAMPLE.resolve())]
+    code = (
+        "from henasy.core.plugins import include_items, load_includes\n"
+        "load_includes(include_items(), source='BENCH_INCLUDE')\n"
+        "from henasy.core.factory import create_model\n"
+        "print(type(create_model('my_tiny')).__name__)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "MyTinyModel"
+
+
 def test_bench_include_environment_variable(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     monkeypatch.setenv(plugins.ENV_VAR, str(EXAMPLE))
     assert main(["list", "models"]) == 0
@@ -71,7 +91,7 @@ def test_include_as_module_name(monkeypatch: pytest.MonkeyPatch) -> None:
         (None, ["no such file"]),
         ("import torch\n\nraise RuntimeError('oops')\n", ["line 3", "RuntimeError: oops"]),
         (
-            "from henasy.catalog import MODELS\nMODELS.add('lavila', 'x:y', 'z')\n",
+            "from henasy.core.catalog import MODELS\nMODELS.add('lavila', 'x:y', 'z')\n",
             ["line 2", "already registered"],
         ),
     ],

@@ -1,9 +1,9 @@
-"""The one record schema (``henasy/records.py``): round trips, version checks, older formats, MLflow names.
+"""The one record schema (``henasy/core/records.py``): round trips, version checks, older formats, MLflow names.
 
 Checks that both record kinds survive ``to_dict`` → JSON → ``from_dict``, that a record of an unknown
 schema version is refused naming the file and the versions read (also by ``bench compare --records``,
 exit 2), that the formats the previous code wrote still load, that the MLflow tag and parameter names are
-spelled only in ``henasy/records.py``, and that ``reports/`` names no benchmark (each declares its own
+spelled only in ``henasy/core/records.py``, and that ``reports/`` names no benchmark (each declares its own
 per-item breakdown).
 """
 
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from henasy import records as rec
 from henasy.cli import main
-from henasy.errors import BenchError
+from henasy.core import records as rec
+from henasy.core.errors import BenchError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,7 +119,7 @@ def test_compare_refuses_a_newer_record_with_exit_2(
 
 
 def test_formats_written_by_the_previous_code_still_load(tmp_path: Path) -> None:
-    old_bench = {  # benchmarks/record.py before henasy/records.py: version 1, no "kind"
+    old_bench = {  # benchmarks/record.py before henasy/core/records.py: version 1, no "kind"
         "schema_version": 1,
         "benchmark": "egomcq",
         "protocol": {"version": 1},
@@ -189,15 +189,15 @@ def test_mlflow_names_are_spelled_only_in_henasy_records() -> None:
     offenders = []
     for package in ("henasy", "sweeps", "reports", "benchmarks", "baselines", "scripts"):
         for path in sorted((ROOT / package).rglob("*.py")):
-            if path == ROOT / "henasy" / "records.py":
+            if path == ROOT / "henasy" / "core" / "records.py":
                 continue
             found = _literals(path) & names
             offenders += [f"{path.relative_to(ROOT)}: {name!r}" for name in sorted(found)]
-    assert not offenders, "use the henasy.records constants instead of: " + "; ".join(offenders)
+    assert not offenders, "use the henasy.core.records constants instead of: " + "; ".join(offenders)
 
 
 def test_benchmarks_declare_their_breakdown_and_reports_name_none() -> None:
-    from henasy.catalog import BENCHMARKS
+    from henasy.core.catalog import BENCHMARKS
     from reports.records import declared_breakdown
 
     names = BENCHMARKS.names()

@@ -1,4 +1,4 @@
-"""Tests of the generic lazy registry and the project's registries (henasy/registry.py, henasy/catalog.py)."""
+"""Tests of the generic lazy registry and the project's registries (henasy/core/registry.py, henasy/core/catalog.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from henasy.catalog import REGISTRIES
-from henasy.registry import Registry, UnknownNameError
+from henasy.core.catalog import REGISTRIES
+from henasy.core.registry import Registry, UnknownNameError
 
 
 def test_lazy_entry_is_imported_on_first_get() -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from henasy.cli import main
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 from reports.bootstrap import paired_bootstrap, paired_bootstrap_strata
 from reports.compare_models import compare_records
 from reports.records import item_outcomes, item_scales, load_records

@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from henasy.catalog import MODELS
 from henasy.cli import main
+from henasy.core.catalog import MODELS
 from reports.cost import PeakMemory, latency_summary, measure_model, meta_costs, time_runs
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from henasy.cli import main
-from henasy.errors import DataFormatError
+from henasy.core.errors import DataFormatError
 from reports.paper_numbers import load_paper_numbers
 
 # (label, first value, last value) per printed row, None where the paper prints "-".

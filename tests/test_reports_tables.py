@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from henasy.atomic import atomic_write_json
 from henasy.cli import main
-from henasy.errors import BenchError, DataFormatError
+from henasy.core.atomic import atomic_write_json
+from henasy.core.errors import BenchError, DataFormatError
 from reports.spec import list_table_ids, load_table_spec, parse_table_spec
 
 METRICS = {
@@ -40,7 +40,7 @@ def _record(
     config: dict[str, Any] | None = None,
     units: dict[str, str] | None = None,
 ) -> dict:
-    from henasy.records import flat_metrics
+    from henasy.core.records import flat_metrics
 
     recs = [
         {
@@ -275,7 +275,7 @@ def _spec_text(path: Path, old: str, new: str) -> Path:
     ],
 )
 def test_spec_errors_name_file_line_and_key(tmp_path: Path, old: str, new: str, message: str) -> None:
-    from henasy.specfile import load_yaml
+    from henasy.core.specfile import load_yaml
 
     path = _spec_text(tmp_path / "bad.yaml", old, new)
     with pytest.raises(DataFormatError) as err:
@@ -285,7 +285,7 @@ def test_spec_errors_name_file_line_and_key(tmp_path: Path, old: str, new: str, 
 
 
 def test_fraction_columns_are_scaled_and_guarded(tmp_path: Path) -> None:
-    from henasy.specfile import load_yaml
+    from henasy.core.specfile import load_yaml
     from reports.collect import measured_cell
 
     old = "{metric: ek100_mir.mAP_avg, unit: percent,"

@@ -1,4 +1,4 @@
-"""The one spec-file reader (``henasy/specfile.py``) and the spec folders as the list of sweeps and tables."""
+"""The one spec-file reader (``henasy/core/specfile.py``) and the spec folders as the list of sweeps and tables."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import reports.spec
 import sweeps.spec
 from henasy.cli import main
-from henasy.errors import DataFormatError
-from henasy.specfile import LineDict, LineList, SpecChecker, load_yaml
+from henasy.core.errors import DataFormatError
+from henasy.core.specfile import LineDict, LineList, SpecChecker, load_yaml
 from reports.spec import list_table_ids, load_table_spec, parse_table_spec
 from sweeps import SPEC_ROOT
 from sweeps.spec import list_specs, load_spec, resolve_spec_path

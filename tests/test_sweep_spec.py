@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from henasy.cli import main
-from henasy.errors import BenchError, DataFormatError
-from henasy.overrides import nest
+from henasy.core.errors import BenchError, DataFormatError
+from henasy.core.overrides import nest
 from sweeps import SPEC_ROOT
 from sweeps.expand import expand, run_id_of, trial_run, variants
 from sweeps.spec import list_specs, load_spec, resolve_spec_path

@@ -20,9 +20,9 @@ import pytest
 
 from henasy.cli import main
 from henasy.commands.data import SIZE_NAMES
+from henasy.core.errors import BenchError
 from henasy.data import safe_pickle
 from henasy.data.sampling import segment_frame_ids
-from henasy.errors import BenchError
 from henasy.synth import SIZES, generate
 from henasy.synth.epic import EpicRow, relevancy_matrix
 from henasy.synth.generate import MANIFEST, plan_dataset, prepare_out

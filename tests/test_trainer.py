@@ -20,8 +20,8 @@ from torch import nn
 from torch.utils.data import Dataset, Subset, default_collate
 
 from baselines.lavila import lavila_tiny
-from henasy.errors import BenchError
-from henasy.overrides import apply, parse
+from henasy.core.errors import BenchError
+from henasy.core.overrides import apply, parse
 from henasy.training.callbacks import Callback, JsonlMetrics, read_metrics
 from henasy.training.config import RunConfig, TrainerConfig, build_run_config
 from henasy.training.run import TrainCollate
@@ -378,11 +378,14 @@ def test_ddp_two_processes_on_gloo_agree(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- config
 def test_overrides_parse_yaml_and_check_types() -> None:
     parsed = parse(["trainer.lr=1e-4", "freeze=[visual, transformer]", "data.hard_negative_sec=null"])
-    assert parsed == {
-        "trainer.lr": 1e-4,  # henasy.overrides: exponent-form numbers are floats (YAML 1.1 reads a string)
-        "freeze": ["visual", "transformer"],
-        "data.hard_negative_sec": None,
-    }
+    assert (
+        parsed
+        == {
+            "trainer.lr": 1e-4,  # henasy.core.overrides: exponent-form numbers are floats (YAML 1.1 reads a string)
+            "freeze": ["visual", "transformer"],
+            "data.hard_negative_sec": None,
+        }
+    )
     config = apply(RunConfig(model="lavila_tiny"), parsed)
     assert config.trainer.lr == 1e-4 and config.trainer.freeze == ["visual", "transformer"]
     config = build_run_config(
@@ -466,8 +469,8 @@ def _train_args(data: Path, out: Path, *extra: str) -> list[str]:
 def test_bench_train_on_synthetic_data_then_rerun(
     synth_tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from henasy.checkpoints import load_state_dict_file
     from henasy.cli import main
+    from henasy.core.checkpoints import load_state_dict_file
 
     out = tmp_path / "run"
     assert main(_train_args(synth_tiny, out, "data.hard_negative_sec=10")) == 0

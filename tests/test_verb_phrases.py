@@ -1,4 +1,4 @@
-"""Tests for ``henasy/verb_phrases.py``: the rule-based Ego4D verb-phrase extractor, the JSON source, and the
+"""Tests for ``henasy/model/verb_phrases.py``: the rule-based Ego4D verb-phrase extractor, the JSON source, and the
 extractor's exact-match accuracy on the synthetic ground truth (``ego4d/verb_phrases.json``)."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import pytest
 
 from henasy.data.layout import DatasetLayout
 from henasy.data.verb_phrases import load_verb_phrases
-from henasy.verb_phrases import (
+from henasy.model.verb_phrases import (
     VerbPhraseSource,
     base_form,
     extract_verb_phrases,

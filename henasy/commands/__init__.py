@@ -1,1 +1,3 @@
-"""Subcommands of ``bench``; each module defines ``register(subparsers)`` and imports heavy code lazily."""
+"""Subcommands of ``bench``; each module declares ``NAME``, ``HELP``, ``DESCRIPTION``, ``EPILOG``,
+``add_arguments(parser)`` and ``run(args)`` (``henasy.cli.add_command`` builds the parser) and imports heavy
+code lazily, inside ``run``."""

@@ -11,6 +11,16 @@ from __future__ import annotations
 import argparse
 import json
 
+from henasy.commands.options import (
+    add_command_parser,
+    add_format_option,
+    add_frames_option,
+    add_model_argument,
+)
+
+NAME = "ckpt"
+HELP = "inspect checkpoints against registered models"
+DESCRIPTION = "Checkpoint utilities. `check` loads PATH into MODEL and lists mismatched keys."
 EPILOG = """examples:
   bench ckpt check lavila clip_openai_timesformer_base.narrator_rephraser.ep_0005.md5sum_d73a9c.pth
   bench ckpt check lavila ckpt.pth --frames 16      4-frame checkpoint inflated to 16 frames
@@ -20,38 +30,28 @@ exit status: 0 = every key matches, 1 = missing/unexpected keys or shape mismatc
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``ckpt`` subcommand (with its ``check`` action)."""
-    p = subparsers.add_parser(
-        "ckpt",
-        help="inspect checkpoints against registered models",
-        description="Checkpoint utilities. `check` loads PATH into MODEL and lists mismatched keys.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+CHECK_HELP = "load PATH into MODEL and list missing / unexpected keys and shape mismatches"
+CHECK_DESCRIPTION = (
+    "Load PATH into MODEL (built on the meta device) and list missing / unexpected keys and "
+    "shape mismatches; exit 1 when any list is non-empty."
+)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``check`` action (required) and its arguments."""
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    check = actions.add_parser(
-        "check",
-        help="load PATH into MODEL and list missing / unexpected keys and shape mismatches",
-        description="Load PATH into MODEL (built on the meta device) and list missing / unexpected keys and "
-        "shape mismatches; exit 1 when any list is non-empty.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    check = add_command_parser(
+        actions, "check", help=CHECK_HELP, description=CHECK_DESCRIPTION, epilog=EPILOG
     )
-    check.add_argument("model", help="registered model name (see `bench list models`)")
+    add_model_argument(check)
     check.add_argument("path", help="checkpoint file (.pth/.pt written by torch.save)")
-    check.add_argument(
-        "--frames", type=int, metavar="N", help="build the model for N-frame clips (num_frames=N)"
-    )
-    check.add_argument(
-        "--format", choices=["text", "json"], default="text", help="output format (default: text)"
-    )
-    p.set_defaults(func=run)
+    add_frames_option(check)
+    add_format_option(check)
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the checkpoint and report; 0 when everything matches, 1 otherwise."""
-    from henasy.factory import build_on_meta, load_weights
+    from henasy.core.factory import build_on_meta, load_weights
 
     model = build_on_meta(args.model, args.frames)
     report = load_weights(model, args.path, strict=False)

@@ -9,9 +9,21 @@ from __future__ import annotations
 
 import argparse
 
+from henasy.commands.options import add_command_parser, add_out_option
+
 SIZE_NAMES = ("tiny", "small", "medium")  # keep in sync with henasy.synth.sizes.SIZES (checked in tests)
 
-EPILOG = """examples:
+NAME = "data"
+HELP = "dataset utilities (synthetic dataset generator)"
+DESCRIPTION = "Dataset utilities."
+EPILOG = "examples:\n  bench data synth --out data/synth --size small"
+
+SYNTH_HELP = "write the deterministic synthetic egocentric dataset"
+SYNTH_DESCRIPTION = (
+    "Write a deterministic synthetic egocentric dataset: real H.264 videos of hands acting on objects "
+    "with Ego4D-style narrations, and every annotation file in the official formats."
+)
+SYNTH_EPILOG = """examples:
   bench data synth --out data/synth                         small dataset (2,200 EgoClip clips), seed 0
   bench data synth --out data/synth_tiny --size tiny        a few short videos (what the tests use)
   bench data synth --out data/s1 --seed 1 --layout egovlp   another seed, EgoVLP chunk layout <uid>/<k>.mp4
@@ -31,27 +43,12 @@ manifest) never occur in egoclip.csv, EPIC_100_train.csv or the EGTEA train spli
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``data`` with its ``synth`` subcommand."""
-    p = subparsers.add_parser(
-        "data",
-        help="dataset utilities (synthetic dataset generator)",
-        description="Dataset utilities.",
-        epilog="examples:\n  bench data synth --out data/synth --size small",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``synth`` subcommand (``bench data`` alone prints its help)."""
+    p.set_defaults(data_parser=p)
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
-    s = sub.add_parser(
-        "synth",
-        help="write the deterministic synthetic egocentric dataset",
-        description=(
-            "Write a deterministic synthetic egocentric dataset: real H.264 videos of hands acting on objects "
-            "with Ego4D-style narrations, and every annotation file in the official formats."
-        ),
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    s.add_argument("--out", required=True, help="output folder (must be empty or absent unless --force)")
+    s = add_command_parser(sub, "synth", help=SYNTH_HELP, description=SYNTH_DESCRIPTION, epilog=SYNTH_EPILOG)
+    add_out_option(s, "output folder (must be empty or absent unless --force)", required=True)
     s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     s.add_argument("--size", choices=SIZE_NAMES, default="small", help="dataset size (default: small)")
     s.add_argument(
@@ -68,13 +65,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "other non-empty folder is refused)",
     )
     s.add_argument("--no-progress", action="store_true", help="do not print the progress bar")
-    s.set_defaults(func=run)
-    p.set_defaults(func=lambda args: (p.print_help(), 0)[1])
+    s.set_defaults(func=run_synth)
 
 
 def run(args: argparse.Namespace) -> int:
+    """``bench data`` without a subcommand: print its help."""
+    args.data_parser.print_help()
+    return 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
     """Generate the dataset and print a summary."""
-    from henasy.errors import BenchError
+    from henasy.core.errors import BenchError
     from henasy.synth import generate
 
     if args.workers is not None and args.workers < 1:

@@ -11,6 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from henasy.commands.options import add_device_option, add_format_option, add_model_argument, add_out_option
+
+NAME = "ground"
+HELP = "ground a text query in a clip (entity masks per frame) and write an overlay PNG/GIF"
+DESCRIPTION = (
+    "Score MODEL's entities against QUERY on one clip, take the best entity's per-frame masks "
+    "and write them over the frames as a PNG (frames side by side) or an animated GIF."
+)
 EPILOG = """examples:
   bench ground henasy_tiny --video data/synth/ego4d/video_chunks/abc.mp4/0.mp4 --start 2 --end 4 \\
       --query "the red cup" --ckpt runs/henasy_tiny/last.pt --out cup.png
@@ -26,39 +34,27 @@ state_dict file or a `bench train` last.pt.
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``ground`` subcommand."""
-    p = subparsers.add_parser(
-        "ground",
-        help="ground a text query in a clip (entity masks per frame) and write an overlay PNG/GIF",
-        description="Score MODEL's entities against QUERY on one clip, take the best entity's per-frame masks "
-        "and write them over the frames as a PNG (frames side by side) or an animated GIF.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("model", help="registered model with entity masks, e.g. henasy or henasy_tiny")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """MODEL, the clip, the query, the checkpoint and the overlay file."""
+    add_model_argument(p, "registered model with entity masks, e.g. henasy or henasy_tiny")
     p.add_argument("--video", required=True, help="mp4 file, or a video_uid together with --data-root")
     p.add_argument("--start", type=float, required=True, metavar="SEC", help="clip start (seconds)")
     p.add_argument("--end", type=float, required=True, metavar="SEC", help="clip end (seconds)")
     p.add_argument("--query", required=True, help='text query: a noun ("the red cube") or a verb phrase')
     p.add_argument("--ckpt", metavar="PATH", help="checkpoint to load (HENASY/LaViLa state_dict or last.pt)")
     p.add_argument("--data-root", metavar="DIR", help="dataset root, when --video is a video_uid")
-    p.add_argument(
-        "--out",
-        required=True,
-        metavar="FILE",
-        help="output image: .png or .gif (missing folders are created)",
+    add_out_option(
+        p, "output image: .png or .gif (missing folders are created)", metavar="FILE", required=True
     )
     p.add_argument("--alpha", type=float, default=0.6, help="mask opacity in the overlay (default 0.6)")
-    p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
-    p.add_argument("--format", choices=["text", "json"], default="text", help="report format (default: text)")
-    p.set_defaults(func=run)
+    add_device_option(p, "torch device (default: cpu)")
+    add_format_option(p, "report format (default: text)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Build the model, load the clip and checkpoint, ground the query, write the overlay."""
-    from henasy.errors import BenchError
-    from henasy.factory import create_model
+    from henasy.core.errors import BenchError
+    from henasy.core.factory import create_model
     from henasy.grounding import (
         OVERLAY_SUFFIXES,
         check_interval,

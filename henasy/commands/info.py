@@ -1,7 +1,7 @@
 """``bench info MODEL``: parameter counts of a registered model, built on the meta device (no memory, no I/O).
 
 The counts back the "#params" columns of the paper's tables (e.g. LaViLa TSF-B = 177.66 M; HENASY Table 5).
-The model is built by ``henasy.factory.build_on_meta``.
+The model is built by ``henasy.core.factory.build_on_meta``.
 """
 
 from __future__ import annotations
@@ -9,6 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 
+from henasy.commands.options import add_format_option, add_frames_option, add_model_argument
+
+NAME = "info"
+HELP = "parameter counts of a registered model (built on the meta device)"
+DESCRIPTION = (
+    "Build MODEL on the meta device and print its parameter counts: total, trainable and per "
+    "top-level module (direct parameters such as projections count as their own entries)."
+)
 EPILOG = """examples:
   bench info lavila                      paper preset: total / trainable / per top-level module
   bench info lavila --frames 16          the same model sized for 16-frame clips
@@ -16,25 +24,16 @@ EPILOG = """examples:
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``info`` subcommand."""
-    p = subparsers.add_parser(
-        "info",
-        help="parameter counts of a registered model (built on the meta device)",
-        description="Build MODEL on the meta device and print its parameter counts: total, trainable and per "
-        "top-level module (direct parameters such as projections count as their own entries).",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("model", help="registered model name (see `bench list models`)")
-    p.add_argument("--format", choices=["text", "json"], default="text", help="output format (default: text)")
-    p.add_argument("--frames", type=int, metavar="N", help="build the model for N-frame clips (num_frames=N)")
-    p.set_defaults(func=run)
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """MODEL, --format, --frames."""
+    add_model_argument(p)
+    add_format_option(p)
+    add_frames_option(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the counts."""
-    from henasy.factory import build_on_meta, parameter_counts
+    from henasy.core.factory import build_on_meta, parameter_counts
 
     model = build_on_meta(args.model, args.frames)
     counts = parameter_counts(model)

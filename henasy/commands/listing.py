@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import argparse
 
+NAME = "list"
+HELP = "list registered models, benchmarks, sweeps and tables"
+DESCRIPTION = "List what is registered, with a one-line description each."
+EPILOG = "examples:\n  bench list\n  bench list models"
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``list`` subcommand."""
-    p = subparsers.add_parser(
-        "list",
-        help="list registered models, benchmarks, sweeps and tables",
-        description="List what is registered, with a one-line description each.",
-        epilog="examples:\n  bench list\n  bench list models",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The optional registry name."""
     p.add_argument(
         "kind", nargs="?", choices=["models", "benchmarks", "sweeps", "tables"], help="only this registry"
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the registries (models, benchmarks) and the spec folders (sweeps, tables)."""
-    from henasy.catalog import REGISTRIES
+    from henasy.core.catalog import REGISTRIES
 
     kinds = [args.kind] if args.kind else [*REGISTRIES, "sweeps", "tables"]
     for kind in kinds:
@@ -50,7 +47,7 @@ def _sweeps() -> list[tuple[str, str]]:
 
 def _tables() -> list[tuple[str, str]]:
     """(name, description) of every table spec under ``reports/tables/`` (the folder is the list)."""
-    from henasy.errors import BenchError
+    from henasy.core.errors import BenchError
     from reports.spec import list_table_ids, load_table_spec
 
     rows = []

@@ -1,7 +1,7 @@
 """``bench train MODEL --data DIR``: train a registered model on the EgoClip set of a dataset root.
 
 Thin wrapper over ``henasy.training.run.train_run`` (the function sweep jobs call): resolves the preset and
-``--set`` overrides into a ``RunConfig`` (``henasy.overrides``), trains into ``--out`` and resumes from
+``--set`` overrides into a ``RunConfig`` (``henasy.core.overrides``), trains into ``--out`` and resumes from
 ``<out>/last.pt`` when it exists; ``--dry-run`` prints the resolved configuration instead. Several processes
 (torchrun / submitit) train one model with DistributedDataParallel.
 """
@@ -12,9 +12,23 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
+from henasy.commands.options import (
+    add_data_option,
+    add_format_option,
+    add_model_argument,
+    add_out_option,
+    add_set_option,
+)
+
 if TYPE_CHECKING:
     from henasy.training.config import RunConfig
 
+NAME = "train"
+HELP = "train a registered model on the EgoClip set of a dataset root (resumable)"
+DESCRIPTION = (
+    "Train MODEL on <DIR>/ego4d/egoclip.csv with the shared trainer: atomic checkpoints, exact "
+    "resume, mixed precision on GPU, gradient accumulation, frozen modules, DDP."
+)
 EPILOG = """presets:
   paper   HENASY §4: AdamW, fixed lr 3e-5, weight decay 0.01, batch 128, 5 epochs, fp16 autocast on GPU
   smoke   tiny models from scratch on synthetic data: lr 3e-4, batch 16, 4 epochs, fp32, 1 loader worker
@@ -43,28 +57,13 @@ examples:
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``train`` subcommand."""
-    p = subparsers.add_parser(
-        "train",
-        help="train a registered model on the EgoClip set of a dataset root (resumable)",
-        description="Train MODEL on <DIR>/ego4d/egoclip.csv with the shared trainer: atomic checkpoints, exact "
-        "resume, mixed precision on GPU, gradient accumulation, frozen modules, DDP.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("model", help="registered model name (see `bench list models`)")
-    p.add_argument("--data", required=True, metavar="DIR", help="dataset root (holds ego4d/egoclip.csv)")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """MODEL, the data root, preset and overrides, the run folder, --dry-run."""
+    add_model_argument(p)
+    add_data_option(p, "dataset root (holds ego4d/egoclip.csv)")
     p.add_argument("--preset", choices=["smoke", "paper"], help="hyper-parameter preset (see below)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config key (YAML value), e.g. --set trainer.lr=1e-4; repeatable",
-    )
-    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/train/<MODEL>)")
+    add_set_option(p, "override one config key (YAML value), e.g. --set trainer.lr=1e-4; repeatable")
+    add_out_option(p, "run folder (default: runs/train/<MODEL>)", metavar="RUN_DIR")
     p.add_argument(
         "--resume",
         action=argparse.BooleanOptionalAction,
@@ -76,10 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print the fully resolved run configuration and exit (no data is read, nothing is written)",
     )
-    p.add_argument(
-        "--format", choices=["text", "json"], default="text", help="--dry-run output format (default: text)"
-    )
-    p.set_defaults(func=run)
+    add_format_option(p, "--dry-run output format (default: text)")
 
 
 def resolved_config(config: RunConfig) -> dict[str, Any]:

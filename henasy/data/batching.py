@@ -20,8 +20,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from henasy.core.errors import BenchError, VideoReadError
 from henasy.data.video import ClipLoader, VideoSource, as_source
-from henasy.errors import BenchError, VideoReadError
 
 OnError = Literal["raise", "skip"]
 SKIPPED_KEY = "_skipped"

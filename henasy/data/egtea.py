@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from henasy.core.errors import DataFormatError
 from henasy.data.parsing import check_path_component, parse_int, require_file
-from henasy.errors import DataFormatError
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from henasy.core.errors import DataFormatError
 from henasy.data import safe_pickle
 from henasy.data.layout import DatasetLayout
 from henasy.data.parsing import (
@@ -28,7 +29,6 @@ from henasy.data.parsing import (
     read_table,
     timestamp_column,
 )
-from henasy.errors import DataFormatError
 
 EPIC_COLUMNS = (
     "narration_id",

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from henasy.core.errors import DataFormatError
 from henasy.data.parsing import read_json
-from henasy.errors import DataFormatError
 
 QUERY_TYPES = ("noun", "verb_phrase")
 

@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from henasy.core.errors import DataFormatError
 from henasy.data import safe_pickle
 from henasy.data.paths import SAFE_NAME_HELP, inside
 from henasy.data.transforms import crop_geometry
-from henasy.errors import DataFormatError
 
 NUM_BOX_FRAMES = 4  # frames per clip in the 100DOH files
 BOXES_PER_FRAME = 4  # top-2 hands, then top-2 objects

@@ -26,8 +26,8 @@ from typing import Any, Literal, NoReturn
 
 import numpy as np
 
+from henasy.core.errors import DataFormatError
 from henasy.data.paths import SAFE_NAME_HELP, path_component_problem, relative_path_problem
-from henasy.errors import DataFormatError
 
 _INT_LIST_RE = re.compile(r"^\[\s*(?:[+-]?\d+\s*(?:,\s*[+-]?\d+\s*)*,?\s*)?\]$")
 _TIMESTAMP_RE = re.compile(r"^(\d+):([0-5]?\d):([0-5]?\d(?:\.\d*)?)$")

@@ -18,7 +18,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from henasy.errors import DataFormatError
+from henasy.core.errors import DataFormatError
 
 # Array / scalar / dtype constructors: numpy 2 pickles name ``numpy._core``, numpy 1 ``numpy.core`` (the
 # official EK100 relevancy file); protocol 5 rebuilds arrays through ``_frombuffer``.

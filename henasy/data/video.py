@@ -40,10 +40,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from henasy.core.errors import VideoReadError
 from henasy.data.paths import inside
 from henasy.data.sampling import FrameRule, clip_frame_range, segment_frame_ids
 from henasy.data.transforms import CLIP_MEAN, CLIP_STD, ClipTransform
-from henasy.errors import VideoReadError
 
 _NUMBER_RE = re.compile(r"^\d+(?:\.\d+)?$")
 _INT_RE = re.compile(r"^\d+$")

@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from henasy.atomic import atomic_write
+from henasy.core.atomic import atomic_write
 
 ENCODER_OPTIONS = {"crf": "20", "preset": "ultrafast", "bf": "0", "threads": "1"}
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from henasy.atomic import atomic_write_bytes, atomic_write_text
+from henasy.core.atomic import atomic_write_bytes, atomic_write_text
 
 PICKLE_PROTOCOL = 4
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)

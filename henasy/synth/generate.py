@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 from henasy.synth import ego4d, egtea, epic, episodic, grounding
 from henasy.synth.encode import ENCODER_OPTIONS
 from henasy.synth.formats import write_json

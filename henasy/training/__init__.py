@@ -1,1 +1,1 @@
-"""Training objectives and loops shared by every model (EgoNCE, paper §3 Eq. 1; the trainer)."""
+"""The shared training loop: run configuration, trainer, callbacks (EgoNCE itself lives in ``henasy.core``)."""

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from henasy.atomic import atomic_write_text, explain_write_failure
+from henasy.core.atomic import atomic_write_text, explain_write_failure
 
 
 class Callback:

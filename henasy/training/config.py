@@ -5,7 +5,7 @@ Paper defaults (HENASY §4 "Training"; LaViLa ``main_pretrain.py`` flags): AdamW
 clips, mixed precision on the GPU. The ``smoke`` preset trains tiny models from scratch on the synthetic set,
 which needs a larger learning rate (3e-4; at 1e-3 lavila_tiny's embeddings collapse on the small set) and a
 small batch. Overrides (``trainer.lr=1e-4``, ``data.hard_negative_sec=10``, ``model.loss_weights.nec=0.3``)
-are parsed, nested, checked and applied by ``henasy.overrides``, the one override path of every command.
+are parsed, nested, checked and applied by ``henasy.core.overrides``, the one override path of every command.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from henasy.errors import BenchError
-from henasy.overrides import apply, parse
+from henasy.core.errors import BenchError
+from henasy.core.overrides import apply, parse
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 

@@ -1,11 +1,11 @@
 """One training run from a ``RunConfig``: what ``bench train`` and every sweep job call.
 
-``train_run(config, run_dir)`` builds the registered model (``henasy.catalog.MODELS``), the EgoClip training
+``train_run(config, run_dir)`` builds the registered model (``henasy.core.catalog.MODELS``), the EgoClip training
 set of ``config.data.root`` with a clip loader sized from the model (``num_frames``, ``image_size``,
 ``pixel_mean``, ``pixel_std``), a collate that tokenises the narrations with ``model.tokenize`` and appends
 the EgoNCE hard negatives after the positives (EgoVLP's batch formation, HENASY §3 Eq. 1: B̃ = 2B), and runs
 the shared ``Trainer``. The resolved config goes to ``<run_dir>/config.json`` next to ``last.pt``,
-``metrics.jsonl`` and ``summary.json``. The run folder is locked for the whole run (``henasy.runlock``: one
+``metrics.jsonl`` and ``summary.json``. The run folder is locked for the whole run (``henasy.core.runlock``: one
 writer per folder), after the dataset root and the folder were checked and before any model is built.
 """
 
@@ -21,9 +21,9 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
-from henasy.atomic import atomic_write_json
-from henasy.errors import BenchError
-from henasy.runlock import run_lock
+from henasy.core.atomic import atomic_write_json
+from henasy.core.errors import BenchError
+from henasy.core.runlock import run_lock
 from henasy.training.callbacks import Callback, JsonlMetrics
 from henasy.training.config import RunConfig
 from henasy.training.trainer import Trainer, seed_everything
@@ -37,10 +37,10 @@ NEGATIVE_PREFIX = "neg_"  # EgoClipDataset's hard-negative copies: neg_video, ne
 
 
 def build_model(config: RunConfig, *, checkpoint: str | Path | None = None) -> nn.Module:
-    """The registered model ``config.model`` built by ``henasy.factory.create_model`` with
+    """The registered model ``config.model`` built by ``henasy.core.factory.create_model`` with
     ``config.model_args`` (weights such as ``lavila_checkpoint`` included), initialised from the run seed,
     then ``checkpoint`` (whole-model weights) loaded when given."""
-    from henasy.factory import create_model
+    from henasy.core.factory import create_model
 
     seed_everything(config.trainer.seed)  # same initial weights on every rank and every restart
     weights = {} if checkpoint is None else {"checkpoint": checkpoint}

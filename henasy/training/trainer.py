@@ -16,7 +16,7 @@ checkpoint already consumed without loading their videos and ends with bit-ident
 Nothing non-finite is ever saved: before each write the model and optimizer state are checked, and a
 non-finite loss or state stops the run with a message that names the last finite ``last.pt`` (or says that
 none was written). A write that fails on a full or read-only disk says so and that the previous ``last.pt``
-is intact (``henasy.atomic.WriteFailed``).
+is intact (``henasy.core.atomic.WriteFailed``).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from henasy.atomic import WriteFailed, atomic_torch_save, atomic_write_json
-from henasy.errors import BenchError, CheckpointError
+from henasy.core.atomic import WriteFailed, atomic_torch_save, atomic_write_json
+from henasy.core.errors import BenchError, CheckpointError
 from henasy.training.callbacks import Callback
 from henasy.training.config import TrainerConfig, to_plain
 
@@ -329,7 +329,7 @@ class Progress:
 
 
 class Trainer:
-    """Train ``model`` (a ``henasy.interface.VideoTextModel``) on ``dataset``; resumable from ``last.pt``.
+    """Train ``model`` (a ``henasy.core.interface.VideoTextModel``) on ``dataset``; resumable from ``last.pt``.
 
     ``collate_fn`` turns a list of items into a batch (in the DataLoader workers); ``prepare_batch``, if
     given, runs on each batch in the training process before it moves to the device; ``run_info`` (plain

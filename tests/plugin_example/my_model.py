@@ -1,7 +1,7 @@
 """A model defined outside this repository's packages, registered through the public API (README, "Adding your
 own model"): ``bench --include tests/plugin_example/my_model.py eval my_tiny egomcq --data DIR``.
 
-The folder of an ``--include`` file is put on ``sys.path`` (``henasy.plugins``), so the network is imported
+The folder of an ``--include`` file is put on ``sys.path`` (``henasy.core.plugins``), so the network is imported
 from its sibling module ``tiny_nets.py`` as it would be from your own package.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from tiny_nets import MyTinyModel
 
-from henasy.catalog import MODELS
+from henasy.core.catalog import MODELS
 
 
 @MODELS.register(

@@ -1,7 +1,7 @@
 """``MyTinyModel``: the network of the plugin example (``my_model.py`` registers it; ``tests/test_plugins.py``
 also installs it through an entry point). Nothing here imports HENASY: it is a model of "your own package".
 
-It follows ``henasy.interface.VideoTextModel`` with as little as possible: the clip is mean-pooled over time
+It follows ``henasy.core.interface.VideoTextModel`` with as little as possible: the clip is mean-pooled over time
 and space and projected, a caption is a bag of hashed words. It is untrained.
 """
 

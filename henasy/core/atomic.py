@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 # What each errno means for the person whose file could not be written.
 _REASONS = {

@@ -1,8 +1,8 @@
 """User code imported before a ``bench`` command runs: ``--include PATH`` and ``BENCH_INCLUDE``.
 
 Each item is a Python file (``path/to/my_model.py``) or an importable module name (``my_pkg.models``). It is
-imported once per process and is expected to call the public registration API (``henasy.registry``:
-``MODELS.add`` / ``@MODELS.register`` / ``BENCHMARKS.add`` of ``henasy.catalog``). ``BENCH_INCLUDE`` holds
+imported once per process and is expected to call the public registration API (``henasy.core.registry``:
+``MODELS.add`` / ``@MODELS.register`` / ``BENCHMARKS.add`` of ``henasy.core.catalog``). ``BENCH_INCLUDE`` holds
 items separated by ``os.pathsep`` (``:`` on Linux); they are imported before the ``--include`` ones.
 Registry entries an item adds remember it as their origin (shown when a name clashes).
 """
@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Iterable
 from pathlib import Path
 
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 ENV_VAR = "BENCH_INCLUDE"
 
@@ -38,7 +38,7 @@ def load_includes(items: Iterable[str], *, source: str = "--include") -> list[st
     Raises ``BenchError`` naming the item (and the file and line of the failure when it is the item's own
     code) when it does not exist or fails to import.
     """
-    from henasy.catalog import REGISTRIES
+    from henasy.core.catalog import REGISTRIES
 
     loaded = []
     for item in items:
@@ -54,7 +54,17 @@ def load_includes(items: Iterable[str], *, source: str = "--include") -> list[st
                 if entry.name not in before[kind] and not entry.origin:
                     entry.origin = f"{source} {item}"
         loaded.append(module_name)
+        if source == "--include":
+            _export(key)
     return loaded
+
+
+def _export(item: str) -> None:
+    """Add ``item`` to ``BENCH_INCLUDE`` of this process, so that the processes it starts (local sweep jobs;
+    SLURM jobs, which inherit the submitting environment) register the same models and benchmarks."""
+    current = [i for i in os.environ.get(ENV_VAR, "").split(os.pathsep) if i.strip()]
+    if item not in current:
+        os.environ[ENV_VAR] = os.pathsep.join([*current, item])
 
 
 def _resolve(item: str, source: str) -> tuple[str, bool]:

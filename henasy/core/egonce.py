@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from henasy.training.distributed import gather_optional, gather_with_grad
+from henasy.core.distributed import gather_optional, gather_with_grad
 
 DEFAULT_TEMPERATURE = 0.07
 
@@ -83,7 +83,7 @@ def egonce_directions(
             f"video and text embeddings must both be (B, D) with the same shape, "
             f"got {tuple(video.shape)} and {tuple(text.shape)}"
         )
-    # under DDP the loss runs over the global batch, as in LaViLa / EgoVLP (see henasy.training.distributed)
+    # under DDP the loss runs over the global batch, as in LaViLa / EgoVLP (see henasy.core.distributed)
     video, text = gather_with_grad(video), gather_with_grad(text)  # (B̃_global, D)
     verb_tags, noun_tags = gather_optional(verb_tags), gather_optional(noun_tags)
     positives = egonce_positive_mask(video.shape[0], verb_tags, noun_tags, device=video.device)  # (B̃, B̃)

@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-from henasy.atomic import atomic_write_json
-from henasy.errors import BenchError
+from henasy.core.atomic import atomic_write_json
+from henasy.core.errors import BenchError
 
 # ------------------------------------------------------------------------------------------- versions
 BENCHMARK_KIND = "benchmark"

@@ -10,6 +10,21 @@ from __future__ import annotations
 
 import argparse
 
+from henasy.commands.options import (
+    add_data_option,
+    add_device_option,
+    add_model_argument,
+    add_out_option,
+    add_repeatable_option,
+    add_set_option,
+)
+
+NAME = "eval"
+HELP = "evaluate a model on registered benchmarks and write result records (JSON)"
+DESCRIPTION = (
+    "Run BENCHMARK... on MODEL with the official protocols and metrics, print a table of the "
+    "metrics and write the result records as JSON."
+)
 EPILOG = """examples:
   bench eval lavila_tiny egomcq ek100_mir ek100_cls egtea --data data/synth
   bench eval lavila_tiny egomcq --data data/synth --ckpt runs/lavila_tiny/last.pt --out results/mcq.json
@@ -34,44 +49,30 @@ SET_EXAMPLE = "model.KEY=VALUE, e.g. --set model.num_frames=16 or --set model.lo
 OPTION_EXAMPLE = "BENCH.KEY=VALUE, e.g. egtea.protocol=lavila"
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``eval`` subcommand."""
-    p = subparsers.add_parser(
-        "eval",
-        help="evaluate a model on registered benchmarks and write result records (JSON)",
-        description="Run BENCHMARK... on MODEL with the official protocols and metrics, print a table of the "
-        "metrics and write the result records as JSON.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("model", help="registered model name (see `bench list models`)")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """MODEL, BENCHMARK..., the data root, checkpoint, overrides, protocol options and loader settings."""
+    add_model_argument(p)
     p.add_argument("benchmarks", nargs="+", metavar="BENCHMARK", help="registered benchmark names")
-    p.add_argument(
-        "--data", required=True, metavar="DIR", help="dataset root (layout: henasy/data/layout.py)"
-    )
+    add_data_option(p, "dataset root (layout: henasy/data/layout.py)")
     p.add_argument("--ckpt", metavar="PATH", help="checkpoint: a `bench train` last.pt or an official file")
     p.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N items (record: partial)")
-    p.add_argument("--out", metavar="FILE", help="records JSON (default: runs/eval/<MODEL>-<time>.json)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="model.KEY=VALUE",
-        help="model factory argument (YAML value; dotted keys set one entry of a mapping), e.g. "
+    add_out_option(p, "records JSON (default: runs/eval/<MODEL>-<time>.json)", metavar="FILE")
+    add_set_option(
+        p,
+        "model factory argument (YAML value; dotted keys set one entry of a mapping), e.g. "
         "--set model.num_frames=16 or --set model.loss_weights.nec=0.3; repeatable",
+        metavar="model.KEY=VALUE",
     )
-    p.add_argument(
+    add_repeatable_option(
+        p,
         "--option",
-        dest="options",
-        action="append",
-        default=[],
-        metavar="BENCH.KEY=VALUE",
-        help="protocol option (YAML value), e.g. --option egtea.protocol=helpinghands; repeatable",
+        "options",
+        "BENCH.KEY=VALUE",
+        "protocol option (YAML value), e.g. --option egtea.protocol=helpinghands; repeatable",
     )
     p.add_argument("--batch-size", type=int, default=16, help="clips per forward pass (default 16)")
     p.add_argument("--num-workers", type=int, default=2, help="DataLoader worker processes (default 2)")
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1 (default cpu)")
+    add_device_option(p, "torch device, e.g. cpu, cuda, cuda:1 (default cpu)")
     p.add_argument(
         "--cache-dir",
         metavar="DIR",
@@ -79,7 +80,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "~/.cache/henasy-bench; nothing is written under --data)",
     )
     p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
-    p.set_defaults(func=run)
 
 
 def metrics_table(records: list[dict]) -> str:
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
 
     from benchmarks.record import write_records
     from benchmarks.runner import benchmark_spec, evaluate, load_model
-    from henasy import overrides
+    from henasy.core import overrides
 
     model_args = overrides.model_args(
         overrides.parse(args.overrides, "--set", SET_EXAMPLE, prefix=f"{overrides.MODEL}.")

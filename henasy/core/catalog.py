@@ -3,12 +3,12 @@
 Each entry is a lazy ``"module:attr"`` import string with a one-line description, so ``bench list`` and
 ``bench --help`` answer without importing torch. A capability adds its entries here when it lands.
 Models and benchmarks may also come from other packages (entry-point groups ``MODEL_ENTRY_POINTS`` and
-``BENCHMARK_ENTRY_POINTS``) or from ``bench --include`` files: see ``henasy.registry`` for that API.
+``BENCHMARK_ENTRY_POINTS``) or from ``bench --include`` files: see ``henasy.core.registry`` for that API.
 """
 
 from __future__ import annotations
 
-from henasy.registry import Registry
+from henasy.core.registry import Registry
 
 MODEL_ENTRY_POINTS = "henasy_bench.models"
 BENCHMARK_ENTRY_POINTS = "henasy_bench.benchmarks"
@@ -20,8 +20,8 @@ BENCHMARKS: Registry = Registry("benchmark", entry_point_group=BENCHMARK_ENTRY_P
 # ``reports.spec.list_table_ids``), so adding one is adding one YAML file.
 REGISTRIES: dict[str, Registry] = {"models": MODELS, "benchmarks": BENCHMARKS}
 
-# Models: "module:factory" where factory(**arch) -> nn.Module following henasy.interface.VideoTextModel,
-# built by henasy.factory.create_model (which also loads weights: checkpoint / backbone_checkpoint).
+# Models: "module:factory" where factory(**arch) -> nn.Module following henasy.core.interface.VideoTextModel,
+# built by henasy.core.factory.create_model (which also loads weights: checkpoint / backbone_checkpoint).
 MODELS.add(
     "lavila",
     "baselines.lavila:lavila_tsf_base",
@@ -49,10 +49,12 @@ MODELS.add(
 )
 MODELS.add(
     "henasy",
-    "henasy.model:henasy_paper",
+    "henasy.model.network:henasy_paper",
     "HENASY: frozen LaViLa TSF-B + local entity encoder (G=64, E=8, S1/S2/S3 6/3/3) + entity-aware decoder (paper preset, 279.5 M)",
 )
-MODELS.add("henasy_tiny", "henasy.model:henasy_tiny", "HENASY on lavila_tiny: trains on the CPU in seconds")
+MODELS.add(
+    "henasy_tiny", "henasy.model.network:henasy_tiny", "HENASY on lavila_tiny: trains on the CPU in seconds"
+)
 
 # Benchmarks: "benchmarks.<name>:BENCHMARK" (a benchmarks.context.Benchmark); run by benchmarks.runner.evaluate.
 BENCHMARKS.add(

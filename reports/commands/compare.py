@@ -12,6 +12,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from henasy.commands.options import add_device_option, add_format_option, add_tracking_uri_option
+
+NAME = "compare"
+HELP = "compare models: metric Δ with bootstrap CIs, or --cost (params, GFLOPs, latency, memory)"
+DESCRIPTION = (
+    "Compare two models' benchmark results (paired bootstrap 95 % confidence intervals over "
+    "items), or with --cost measure the cost of two or more models beside the paper's Table 5."
+)
 EPILOG = """examples:
   bench compare henasy helpinghands --cost                Table 5 on this machine's CPU, beside the paper's values
   bench compare henasy helpinghands --cost --device cuda  the same on a GPU (CUDA allocator peaks, synchronised timing)
@@ -30,23 +38,15 @@ EPILOG = """examples:
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``compare`` subcommand."""
-    p = subparsers.add_parser(
-        "compare",
-        help="compare models: metric Δ with bootstrap CIs, or --cost (params, GFLOPs, latency, memory)",
-        description="Compare two models' benchmark results (paired bootstrap 95 % confidence intervals over "
-        "items), or with --cost measure the cost of two or more models beside the paper's Table 5.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """MODEL..., format, and the option groups of the cost and the metric comparisons."""
     p.add_argument(
         "models", nargs="+", metavar="MODEL", help="registered model names (see `bench list models`)"
     )
-    p.add_argument("--format", choices=["md", "json"], default="md", help="output format (default: md)")
+    add_format_option(p, "output format (default: md)", choices=("md", "json"), default="md")
     cost = p.add_argument_group("cost (--cost)")
     cost.add_argument("--cost", action="store_true", help="measure params, GFLOPs, latency and memory")
-    cost.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
+    add_device_option(cost, "cpu (default) or cuda[:N]")
     cost.add_argument(
         "--dtype", choices=["float32", "bfloat16", "float16"], default="float32", help="default float32"
     )
@@ -70,24 +70,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="result records per model (file or run dir), in model order; a record's model.id must match",
     )
     metrics.add_argument("--sweep", metavar="NAME", help="only MLflow runs tagged bench.sweep=NAME")
-    metrics.add_argument(
-        "--tracking-uri",
-        metavar="URI",
-        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
-    )
+    add_tracking_uri_option(metrics)
     metrics.add_argument("--benchmarks", nargs="+", metavar="NAME", help="only these benchmarks")
     metrics.add_argument(
         "--n-boot", type=int, default=10_000, metavar="N", help="bootstrap resamples (default 10000)"
     )
     metrics.add_argument("--confidence", type=float, default=0.95, help="interval level (default 0.95)")
     metrics.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.set_defaults(func=run)
 
 
 def _save_costs(results: list[dict[str, Any]], path: Path) -> None:
     """Merge ``results`` into the cost file (an entry per model and device; newer replaces older)."""
-    from henasy.atomic import atomic_write_json
-    from henasy.errors import BenchError
+    from henasy.core.atomic import atomic_write_json
+    from henasy.core.errors import BenchError
     from reports.collect import load_cost_file
 
     kept: list[dict[str, Any]] = []
@@ -123,7 +118,7 @@ def _run_cost(args: argparse.Namespace) -> int:
 
 
 def _run_metrics(args: argparse.Namespace) -> int:
-    from henasy.errors import BenchError
+    from henasy.core.errors import BenchError
     from reports.compare_models import compare_records
     from reports.records import check_records_model, load_records, records_from_mlflow
     from reports.render_compare import comparison_json, comparison_markdown
@@ -180,7 +175,7 @@ def _run_metrics(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the cost or the metric comparison."""
-    from henasy.errors import BenchError
+    from henasy.core.errors import BenchError
 
     if len(args.models) < 2:
         raise BenchError("give at least two models to compare, e.g. `bench compare henasy helpinghands`")

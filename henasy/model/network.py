@@ -2,8 +2,8 @@
 
 First implementation (no official code exists); every component follows the paper:
 §4.1 global encoder (LaViLa TSF-B, frozen), §4.2 local entity encoder (bootstrapping stage Eq. 2, TAG
-Eq. 3–4 / 11–12 in ``henasy.grouping``, entity grouping stage of DST blocks, temporal average pooling),
-§4.3 entity-aware decoder (Eq. 5–6, ``henasy.decoder``), §4.4 losses (``henasy.losses``), App. B.2
+Eq. 3–4 / 11–12 in ``henasy.model.grouping``, entity grouping stage of DST blocks, temporal average pooling),
+§4.3 entity-aware decoder (Eq. 5–6, ``henasy.model.decoder``), §4.4 losses (``henasy.model.losses``), App. B.2
 saliency maps (Eq. 13).
 ``HenasyModel`` subclasses ``baselines.lavila.LaViLaDualEncoder``: the global encoder is its ``visual``
 tower and the text encoder its CLIP text tower, with LaViLa's parameter names, so LaViLa checkpoints load
@@ -28,7 +28,7 @@ Decisions where the paper leaves a choice open (each also commented where it is 
   through S1 trainable DST blocks of the local encoder ([g; z] with g as CLS-like tokens), then TAG groups the
   patch tokens this stage produced. The global encoder still feeds the decoder. (This stage has DST blocks
   instead of cross-attention layers, so the variant has more trainable parameters.)
-- Group tokens in DST blocks: CLS-like, attending to all tokens (``henasy.grouping`` docstring). No
+- Group tokens in DST blocks: CLS-like, attending to all tokens (``henasy.model.grouping`` docstring). No
   GroupViT-style token-mixing MLP or group projector: the paper introduces a fresh set of entity group
   tokens for the second stage and never mentions them.
 - Embeddings: entity tokens are layer-normalised and projected to the joint space by a bare matrix
@@ -62,17 +62,19 @@ from torch import nn
 from baselines.lavila import PAPER_CONFIG as LAVILA_PAPER_CONFIG
 from baselines.lavila import TINY_CONFIG as LAVILA_TINY_CONFIG
 from baselines.lavila import LaViLaConfig, LaViLaDualEncoder, load_lavila_checkpoint, rescale_per_frame
-from henasy.checkpoints import KeyReport, extract_state_dict, load_checked, load_state_dict_file
+from henasy.core.checkpoints import KeyReport, extract_state_dict, load_checked, load_state_dict_file
+from henasy.core.egonce import egonce_loss
+from henasy.core.errors import BenchError, CheckpointError
+from henasy.core.overrides import check_options
 from henasy.data.taxonomy import noun_text
-from henasy.decoder import (
+from henasy.model.decoder import (
     AveragePoolDecoder,
     CrossAttentionLayer,
     EntityAwareDecoder,
     MultiHeadAttention,
     SelfAttentionDecoder,
 )
-from henasy.errors import BenchError, CheckpointError
-from henasy.grouping import (
+from henasy.model.grouping import (
     GroupSpaceTimeBlock,
     TemporalAwareGrouping,
     assignment_probabilities,
@@ -80,10 +82,8 @@ from henasy.grouping import (
     saliency_maps,
     to_grid,
 )
-from henasy.losses import DEFAULT_LOSS_WEIGHTS, nec_loss, projection_loss, total_loss, vec_loss
-from henasy.overrides import check_options
-from henasy.training.egonce import egonce_loss
-from henasy.verb_phrases import VerbPhraseSource
+from henasy.model.losses import DEFAULT_LOSS_WEIGHTS, nec_loss, projection_loss, total_loss, vec_loss
+from henasy.model.verb_phrases import VerbPhraseSource
 
 DECODERS = ("entity_aware", "self_attention", "avg_pool")
 PROJ_MASKS = ("saliency", "assignment")
@@ -263,7 +263,7 @@ class GroundingOutput:
 
 
 class HenasyModel(LaViLaDualEncoder):
-    """HENASY video-language model; follows ``henasy.interface.VideoTextModel`` plus ``entity_masks``/``ground``."""
+    """HENASY video-language model; follows ``henasy.core.interface.VideoTextModel`` plus ``entity_masks``/``ground``."""
 
     autoregressive = False  # one parallel forward pass per clip (paper Table 5: ✗)
 
@@ -562,7 +562,7 @@ class HenasyModel(LaViLaDualEncoder):
         self, source: str | Path | Mapping[str, Any], strict: bool = True
     ) -> KeyReport:
         """The frozen LaViLa encoders from a LaViLa/EgoVLP checkpoint (a HENASY one loads every key): what
-        ``henasy.factory.create_model(..., backbone_checkpoint=PATH)`` (``model.lavila_checkpoint``) calls."""
+        ``henasy.core.factory.create_model(..., backbone_checkpoint=PATH)`` (``model.lavila_checkpoint``) calls."""
         return self.load_checkpoint(source, strict=strict)
 
     def _init_projection_from_lavila(self, report: KeyReport) -> None:

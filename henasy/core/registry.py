@@ -4,15 +4,15 @@ Entries are declared as import strings with a one-line description, so listing w
 (``bench list``) never imports torch models. The object is imported on first ``get``. Registering a name
 twice is an error; looking up an unknown name lists the closest registered names.
 
-Registering your own model or benchmark (the public API; ``henasy.catalog`` holds the registries):
+Registering your own model or benchmark (the public API; ``henasy.core.catalog`` holds the registries):
 
 - from a file or module given to ``bench --include PATH`` (or listed in the ``BENCH_INCLUDE`` environment
-  variable, ``os.pathsep``-separated), imported before the command runs (``henasy.plugins``)::
+  variable, ``os.pathsep``-separated), imported before the command runs (``henasy.core.plugins``)::
 
-      from henasy.catalog import MODELS
+      from henasy.core.catalog import MODELS
 
       @MODELS.register("my_tiny", "my tiny model")
-      def my_tiny(**arch) -> nn.Module: ...            # follows henasy.interface.VideoTextModel
+      def my_tiny(**arch) -> nn.Module: ...            # follows henasy.core.interface.VideoTextModel
 
       MODELS.add("my_big", "my_pkg.models:my_big", "my big model")   # lazy: imported on first use
 
@@ -29,8 +29,8 @@ Registering your own model or benchmark (the public API; ``henasy.catalog`` hold
   target itself is imported on first ``get``. A malformed, clashing or unimportable entry point raises
   ``PluginError`` naming the entry point and its distribution.
 
-A model target is a factory ``f(**arch) -> nn.Module`` following ``henasy.interface.VideoTextModel``; build
-it with ``henasy.factory.create_model(name, checkpoint=..., **arch)``, which checks that interface.
+A model target is a factory ``f(**arch) -> nn.Module`` following ``henasy.core.interface.VideoTextModel``; build
+it with ``henasy.core.factory.create_model(name, checkpoint=..., **arch)``, which checks that interface.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 T = TypeVar("T")
 
@@ -63,7 +63,7 @@ class Entry:
     """One registered name: where to import it from, what it is, and the object once imported.
 
     ``origin`` says where a name registered from outside this repository came from (an entry point or an
-    ``--include`` file); it is empty for the built-in entries of ``henasy.catalog``.
+    ``--include`` file); it is empty for the built-in entries of ``henasy.core.catalog``.
     """
 
     name: str
@@ -159,7 +159,7 @@ class Registry(Generic[T]):
                     f"{origin}: the value must be a 'module:attribute' target, e.g. 'my_pkg.models:my_model'"
                 )
             if known is not None:
-                where = known.origin or "henasy.catalog"
+                where = known.origin or "henasy.core.catalog"
                 raise PluginError(
                     f"{origin}: {self.kind} {point.name!r} is already registered by {where}; rename the "
                     "entry point in that distribution's metadata (pyproject.toml [project.entry-points])"

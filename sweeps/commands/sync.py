@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import argparse
 
+from henasy.commands.options import add_scale_option, add_tracking_uri_option
+
+NAME = "sync"
+HELP = "log finished runs that never reached MLflow; mark dead jobs' runs FAILED"
+DESCRIPTION = "Replay result records of sweep runs into MLflow."
 EPILOG = """examples:
   bench sync                                  every sweep under ./runs
   bench sync ablations/losses                 one spec (every scale with a manifest)
@@ -18,23 +23,13 @@ EPILOG = """examples:
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``sync`` subcommand."""
-    p = subparsers.add_parser(
-        "sync",
-        help="log finished runs that never reached MLflow; mark dead jobs' runs FAILED",
-        description="Replay result records of sweep runs into MLflow.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """SWEEP... (optional), scale, store."""
     p.add_argument(
         "sweeps", nargs="*", help="spec names/paths or sweep folders (default: every sweep under ./runs)"
     )
-    p.add_argument("--scale", choices=["smoke", "paper"], help="only this scale")
-    p.add_argument(
-        "--tracking-uri", metavar="URI", help="store to replay into (default: the one in the manifest)"
-    )
-    p.set_defaults(func=run)
+    add_scale_option(p, "only this scale")
+    add_tracking_uri_option(p, "store to replay into (default: the one in the manifest)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 MODEL = "model"
 SECTIONS = ("model", "data", "trainer")  # the first part of every dotted override key

@@ -3,13 +3,13 @@
 Every command, the trainer (``henasy.training.run.build_model``), the benchmark runner and the cost report
 build models here, so each gets the same checks:
 
-1. ``name`` is looked up in ``henasy.catalog.MODELS`` (built-in, entry-point or ``--include`` models);
+1. ``name`` is looked up in ``henasy.core.catalog.MODELS`` (built-in, entry-point or ``--include`` models);
 2. the factory is called with the architecture options ``arch`` only (on the ``meta`` device when
    ``meta=True``: no memory, no I/O beyond the weight files); an option it rejects is a ``BenchError``;
-3. the result must follow ``henasy.interface.VideoTextModel``: a missing member is named;
+3. the result must follow ``henasy.core.interface.VideoTextModel``: a missing member is named;
 4. weights, never part of the architecture: ``backbone_checkpoint`` (the frozen LaViLa of HENASY /
    HelpingHands, through the model's ``load_backbone_checkpoint``), then ``checkpoint`` (the whole model,
-   through the model's own ``load_checkpoint`` when it has one, else ``henasy.checkpoints.load_checked``);
+   through the model's own ``load_checkpoint`` when it has one, else ``henasy.core.checkpoints.load_checked``);
 5. the model moves to ``device``.
 
 ``lavila_checkpoint`` in ``arch`` (``--set model.lavila_checkpoint=PATH`` in specs and the README) is an alias
@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from henasy.checkpoints import KeyReport, load_checked, load_state_dict_file
-from henasy.errors import BenchError
+from henasy.core.checkpoints import KeyReport, load_checked, load_state_dict_file
+from henasy.core.errors import BenchError
 
 BACKBONE_ALIASES = ("lavila_checkpoint",)  # arch keys that name backbone weights (kept for existing specs)
 WEIGHT_KEYS = ("checkpoint", "backbone_checkpoint", *BACKBONE_ALIASES)  # never architecture options
@@ -47,7 +47,7 @@ def create_model(
     ignored). Raises ``BenchError`` for an unknown name, a rejected option, a model that does not follow
     ``VideoTextModel``, backbone weights for a model without a backbone, or an unusable device.
     """
-    from henasy.catalog import MODELS
+    from henasy.core.catalog import MODELS
 
     factory = MODELS.get(name)
     backbone_checkpoint = _backbone_path(name, backbone_checkpoint, arch)
@@ -84,18 +84,18 @@ def build_on_meta(name: str, frames: int | None = None) -> nn.Module:
 
 
 def check_interface(model: Any, name: str) -> None:
-    """``BenchError`` naming what ``model`` lacks of ``henasy.interface.VideoTextModel`` (none: it fits)."""
-    from henasy.interface import missing_members
+    """``BenchError`` naming what ``model`` lacks of ``henasy.core.interface.VideoTextModel`` (none: it fits)."""
+    from henasy.core.interface import missing_members
 
     if not isinstance(model, nn.Module):
         raise BenchError(
             f"model {name!r}: its factory returned a {type(model).__name__}, not a torch.nn.Module "
-            "(see henasy.interface.VideoTextModel)"
+            "(see henasy.core.interface.VideoTextModel)"
         )
     missing = missing_members(model)
     if missing:
         raise BenchError(
-            f"model {name!r} ({type(model).__name__}) does not follow henasy.interface.VideoTextModel: "
+            f"model {name!r} ({type(model).__name__}) does not follow henasy.core.interface.VideoTextModel: "
             f"missing {', '.join(missing)} (every model needs num_frames, image_size, embed_dim, pixel_mean, "
             "pixel_std, tokenize, encode_video, encode_text, training_losses)"
         )
@@ -103,7 +103,7 @@ def check_interface(model: Any, name: str) -> None:
 
 def load_weights(model: nn.Module, path: str | Path, *, strict: bool = True) -> KeyReport:
     """Whole-model weights from ``path``: the model's ``load_checkpoint`` when it has one (official files and
-    trainer ``last.pt``), else a key/shape-checked ``load_state_dict`` (``henasy.checkpoints``)."""
+    trainer ``last.pt``), else a key/shape-checked ``load_state_dict`` (``henasy.core.checkpoints``)."""
     if hasattr(model, "load_checkpoint"):
         return model.load_checkpoint(path) if strict else model.load_checkpoint(path, strict=False)
     return load_checked(model, load_state_dict_file(path), strict=strict, source=str(path))

@@ -9,6 +9,11 @@ from __future__ import annotations
 
 import argparse
 
+from henasy.commands.options import add_out_option, add_scale_option
+
+NAME = "status"
+HELP = "show the per-row state of a sweep (reattaches from its manifest)"
+DESCRIPTION = "Per-row state of a sweep from its manifest, the scheduler and the run folders."
 EPILOG = """examples:
   bench status ablations/losses              every scale of that spec that has a manifest
   bench status ablations/losses --watch      follow until no job is pending or running
@@ -21,25 +26,17 @@ EPILOG = """examples:
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``status`` subcommand."""
-    p = subparsers.add_parser(
-        "status",
-        help="show the per-row state of a sweep (reattaches from its manifest)",
-        description="Per-row state of a sweep from its manifest, the scheduler and the run folders.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """SWEEP (optional), scale, folder, --watch, --lines."""
     p.add_argument(
         "sweep", nargs="?", help="spec name/path or sweep folder (default: list every sweep under ./runs)"
     )
-    p.add_argument("--scale", choices=["smoke", "paper"], help="only this scale")
-    p.add_argument("--out", metavar="DIR", help="the sweep folder, if it was not the default")
+    add_scale_option(p, "only this scale")
+    add_out_option(p, "the sweep folder, if it was not the default", metavar="DIR")
     p.add_argument("--watch", action="store_true", help="follow live until no job is pending or running")
     p.add_argument(
         "--lines", type=int, default=15, metavar="N", help="error lines shown per failed row (default 15)"
     )
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from henasy.errors import CheckpointError
+from henasy.core.errors import CheckpointError
 
 DDP_PREFIX = "module."
 STATE_DICT_ENTRIES = ("state_dict", "model", "module")  # where checkpoint dicts keep their tensors

@@ -6,7 +6,7 @@ Every human-edited YAML file of the project (sweep specs under ``sweeps/``, tabl
 ``reports.paper_numbers``).
 
 Loading uses a subclass of ``yaml.SafeLoader`` (safe tags only) that records the line of every key, so an
-error names the file, the 1-based line, the key and the allowed keys (``henasy.errors.DataFormatError``).
+error names the file, the 1-based line, the key and the allowed keys (``henasy.core.errors.DataFormatError``).
 Hostile files are refused before they are built into Python objects: a file that is not UTF-8 (the byte
 offset is named), larger than ``MAX_YAML_BYTES``, with control characters, or whose aliases would expand it
 to more than ``MAX_YAML_NODES`` values (a "billion laughs" alias bomb) or into a cycle.
@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from henasy.errors import BenchError, DataFormatError
+from henasy.core.errors import BenchError, DataFormatError
 
 MAX_YAML_BYTES = 4 * 2**20  # the shipped specs are < 4 KiB, reports/paper_numbers.yaml < 10 KiB
 MAX_YAML_NODES = 100_000  # values of the document with every alias expanded (the shipped files: < 1,000)

@@ -8,6 +8,21 @@ from __future__ import annotations
 
 import argparse
 
+from henasy.commands.options import (
+    add_data_option,
+    add_out_option,
+    add_repeatable_option,
+    add_scale_option,
+    add_set_option,
+    add_tracking_uri_option,
+)
+
+NAME = "sweep"
+HELP = "run an ablation/table spec as jobs (local, SLURM or in-process), tracked in MLflow"
+DESCRIPTION = (
+    "Expand SPEC into runs (deterministic ids), submit the unfinished ones as checkpointable "
+    "submitit jobs (train → evaluate → record → MLflow), write a manifest and follow them."
+)
 EPILOG = """examples:
   bench sweep ablations/losses.yaml                      Table 3 at smoke scale, locally (data generated once)
   bench sweep ablations/losses.yaml --dry-run            the expanded runs and what would be submitted
@@ -24,27 +39,14 @@ EPILOG = """examples:
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``sweep`` subcommand."""
-    p = subparsers.add_parser(
-        "sweep",
-        help="run an ablation/table spec as jobs (local, SLURM or in-process), tracked in MLflow",
-        description="Expand SPEC into runs (deterministic ids), submit the unfinished ones as checkpointable "
-        "submitit jobs (train → evaluate → record → MLflow), write a manifest and follow them.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """SPEC, scale and data, executor, overrides, row selection, tracking and resources."""
     p.add_argument("spec", help="spec file or name under sweeps/, e.g. ablations/losses.yaml")
-    p.add_argument(
-        "--scale",
-        choices=["smoke", "paper"],
-        default="smoke",
-        help="smoke (default): tiny presets on synthetic data; paper: paper presets",
+    add_scale_option(
+        p, "smoke (default): tiny presets on synthetic data; paper: paper presets", default="smoke"
     )
-    p.add_argument(
-        "--data",
-        metavar="DIR",
-        help="dataset root (default at smoke scale: ./data/synth-small-seed0, generated once)",
+    add_data_option(
+        p, "dataset root (default at smoke scale: ./data/synth-small-seed0, generated once)", required=False
     )
     p.add_argument(
         "--executor",
@@ -58,21 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="jobs at once (local default: CPUs // CPUs per job; SLURM: array limit)",
     )
-    p.add_argument("--out", metavar="DIR", help="sweep folder (default: runs/<spec>/<scale>)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key for every row (YAML value); repeatable",
-    )
-    p.add_argument(
-        "--only",
-        action="append",
-        default=[],
-        metavar="LABEL",
-        help="run only this row (label as in the spec); repeatable",
+    add_out_option(p, "sweep folder (default: runs/<spec>/<scale>)", metavar="DIR")
+    add_set_option(p, "override a config key for every row (YAML value); repeatable")
+    add_repeatable_option(
+        p, "--only", "only", "LABEL", "run only this row (label as in the spec); repeatable"
     )
     p.add_argument("--dry-run", action="store_true", help="print the runs as a table and submit nothing")
     p.add_argument(
@@ -81,11 +72,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="return right after submitting (follow with `bench status SPEC`)",
     )
     p.add_argument("--force", action="store_true", help="redo rows that already have a complete result")
-    p.add_argument(
-        "--tracking-uri",
-        metavar="URI",
-        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
-    )
+    add_tracking_uri_option(p, "MLflow tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)")
     p.add_argument(
         "--no-tracking", action="store_true", help="do not log to MLflow (result records are still written)"
     )
@@ -105,12 +92,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     res.add_argument("--mem", dest="mem_gb", type=float, metavar="GB", help="memory per node, GB")
     res.add_argument("--nodes", type=int, metavar="N", help="nodes per job (DDP across nodes)")
     res.add_argument("--tasks-per-node", type=int, metavar="N", help="processes per node (DDP)")
-    p.set_defaults(func=run)
 
 
 def options_from_args(args: argparse.Namespace) -> object:
     """The ``SweepOptions`` of parsed arguments."""
-    from henasy.overrides import parse
+    from henasy.core.overrides import parse
     from sweeps.launch import SweepOptions
 
     resources = {

@@ -11,9 +11,22 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from henasy.commands.options import (
+    add_format_option,
+    add_out_option,
+    add_scale_option,
+    add_tracking_uri_option,
+)
+
 if TYPE_CHECKING:
     from reports.collect import TableData
 
+NAME = "table"
+HELP = "a paper table (1-6) with measured values beside the paper's, from MLflow"
+DESCRIPTION = (
+    "Render HENASY Table N with this project's measurements (MLflow runs of the sweep that fills "
+    "it), the paper's numbers and the difference; --id all writes every table into reports/out/."
+)
 EPILOG = """examples:
   bench table --id 3                                 Table 3 (loss ablation): measured, paper and Δ per row
   bench table --id 1 --paper-only --format json      the paper's numbers only, machine-readable
@@ -33,42 +46,27 @@ EPILOG = """examples:
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``table`` subcommand."""
-    p = subparsers.add_parser(
-        "table",
-        help="a paper table (1-6) with measured values beside the paper's, from MLflow",
-        description="Render HENASY Table N with this project's measurements (MLflow runs of the sweep that fills "
-        "it), the paper's numbers and the difference; --id all writes every table into reports/out/.",
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """--id, where the measurements come from, format, outputs."""
     p.add_argument(
         "--id", required=True, dest="table_id", metavar="N", help="table number 1-6, `all`, or a spec file"
     )
     p.add_argument(
         "--sweep", metavar="NAME", help="take runs tagged bench.sweep=NAME instead of bench.table=N"
     )
-    p.add_argument(
-        "--scale", choices=["smoke", "paper"], help="only runs at this scale (default: paper, else smoke)"
-    )
-    p.add_argument(
-        "--format",
-        choices=["md", "latex", "csv", "json", "html"],
-        help="output format (default: md; with --id all: every format)",
+    add_scale_option(p, "only runs at this scale (default: paper, else smoke)")
+    add_format_option(
+        p,
+        "output format (default: md; with --id all: every format)",
+        choices=("md", "latex", "csv", "json", "html"),
+        default=None,
     )
     p.add_argument("--paper-only", action="store_true", help="the paper's numbers only; MLflow is not read")
     p.add_argument("--plot", action="store_true", help="also write bar charts and training curves (PNG)")
-    p.add_argument(
-        "--out",
-        metavar="DIR",
-        help="directory for --id all, --plot and written tables (default: reports/out)",
+    add_out_option(
+        p, "directory for --id all, --plot and written tables (default: reports/out)", metavar="DIR"
     )
-    p.add_argument(
-        "--tracking-uri",
-        metavar="URI",
-        help="MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)",
-    )
+    add_tracking_uri_option(p)
     p.add_argument(
         "--cost-file", metavar="PATH", help="Table 5 measurements (default: reports/out/cost.json)"
     )
@@ -80,14 +78,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="exit 1 when a measured cell of a row this project runs is empty",
     )
-    p.set_defaults(func=run)
 
 
 def _write_outputs(
     table: TableData, formats: list[str], out_dir: Path, plot: bool, tracking_uri: str | None
 ) -> list[Path]:
     """Write the table in each format (and its plots) as ``<out_dir>/table<N>.<ext>``; returns the paths."""
-    from henasy.atomic import atomic_write_text
+    from henasy.core.atomic import atomic_write_text
     from reports import plots
     from reports.collect import open_store
     from reports.render import EXTENSIONS, render
@@ -108,7 +105,7 @@ def _write_outputs(
 
 
 def _log_artifacts(run_id: str, paths: list[Path], tracking_uri: str | None) -> None:
-    from henasy.errors import BenchError
+    from henasy.core.errors import BenchError
     from reports.collect import open_store
 
     mlc, uri = open_store(tracking_uri)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from henasy.errors import BenchError
+from henasy.core.errors import BenchError
 
 LOCK_NAME = ".lock"
 HOLDER_WAIT_S = 1.0  # how long to wait for a holder that has just locked to write down who it is

@@ -1,0 +1,1 @@
+"""``bench`` subcommands owned by the reports package: ``table``, ``compare``."""

@@ -1,0 +1,1 @@
+"""``bench`` subcommands owned by the sweeps package: ``sweep``, ``status``, ``sync``."""
