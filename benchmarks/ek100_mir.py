@@ -18,15 +18,17 @@ captions whose row is among them; queries left without a relevant item are then 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from benchmarks.context import Benchmark, EvalContext, Option
 from benchmarks.metrics import ek100_mir_metrics, ek100_mir_per_query
 from benchmarks.record import BenchResult
-from henasy.core.errors import BenchError
+from henasy.core.errors import BenchError, DataFormatError
 from henasy.core.records import Stratum, fixed_breakdown
 from henasy.data.batching import ClipRef
-from henasy.data.ek100 import ek100_video_relpath, load_ek100_retrieval
+from henasy.data.ek100 import EK100Retrieval, ek100_video_relpath, load_ek100_retrieval
 from henasy.data.video import SingleFileSource
 
 VERSION = "ek100_mir/1"
@@ -39,9 +41,25 @@ def sentence_similarity(video_embeds: np.ndarray, row_text_embeds: np.ndarray) -
     return (sim + np.float32(1.0)) / np.float32(2.0)
 
 
+def _load(ctx: EvalContext) -> EK100Retrieval:
+    """The retrieval files; a missing relevancy pkl (distributed separately) says how to build it."""
+    pkl = ctx.layout.ek100_relevancy_pkl
+    try:
+        return load_ek100_retrieval(ctx.data_root)
+    except DataFormatError as err:
+        if Path(err.path) != pkl or pkl.exists():
+            raise
+        raise DataFormatError(
+            pkl,
+            "relevancy pkl not found",
+            expected="the JPoSE relevancy of the retrieval csvs; build it with "
+            f"`bench data relevancy --data {ctx.data_root}`",
+        ) from None
+
+
 def run(ctx: EvalContext) -> BenchResult:
     """V→T / T→V mAP and nDCG (percent) over the retrieval test set."""
-    data = load_ek100_retrieval(ctx.data_root)
+    data = _load(ctx)
     videos = data.videos
     n_total = len(videos)
     n = n_total if ctx.limit is None else min(ctx.limit, n_total)

@@ -1,4 +1,5 @@
-"""``bench data synth``: write the deterministic synthetic egocentric dataset (``henasy.synth``).
+"""``bench data synth``: write the deterministic synthetic egocentric dataset (``henasy.synth``);
+``bench data relevancy``: build the EK100-MIR relevancy pkl of a dataset root (``henasy.data.relevancy``).
 
 Real Ego4D / EPIC-KITCHENS-100 / EGTEA cannot be downloaded here; the generator writes real H.264 videos
 and every annotation file in the official formats, in the layout the loaders read (henasy/data/layout.py).
@@ -9,14 +10,16 @@ from __future__ import annotations
 
 import argparse
 
-from henasy.commands.options import add_command_parser, add_out_option
+from henasy.commands.options import add_command_parser, add_data_option, add_out_option
 
 SIZE_NAMES = ("tiny", "small", "medium")  # keep in sync with henasy.synth.sizes.SIZES (checked in tests)
 
 NAME = "data"
-HELP = "dataset utilities (synthetic dataset generator)"
+HELP = "dataset utilities (synthetic dataset generator, EK100-MIR relevancy builder)"
 DESCRIPTION = "Dataset utilities."
-EPILOG = "examples:\n  bench data synth --out data/synth --size small"
+EPILOG = (
+    "examples:\n  bench data synth --out data/synth --size small\n  bench data relevancy --data /datasets/ego"
+)
 
 SYNTH_HELP = "write the deterministic synthetic egocentric dataset"
 SYNTH_DESCRIPTION = (
@@ -42,9 +45,26 @@ The same --seed gives byte-identical files; held-out noun x verb pairs and backg
 manifest) never occur in egoclip.csv, EPIC_100_train.csv or the EGTEA train split.
 """
 
+RELEVANCY_HELP = "build the EK100-MIR relevancy pkl from the retrieval csvs (JPoSE rule)"
+RELEVANCY_DESCRIPTION = (
+    "Build ek100/retrieval_annotations/relevancy/caption_relevancy_EPIC_100_retrieval_test.pkl under --data "
+    "from EPIC_100_retrieval_test.csv and EPIC_100_retrieval_test_sentence.csv by the JPoSE rule: "
+    "relevancy(clip i, caption j) = (verb IoU + noun IoU) / 2 over the verb class and the set of "
+    "all_noun_classes; a caption takes the classes of the clip its narration_id names."
+)
+RELEVANCY_EPILOG = """examples:
+  bench data relevancy --data /datasets/ego            write the pkl next to the official retrieval csvs
+  bench data relevancy --data /datasets/ego --force    replace an existing pkl
+
+reads   <data>/ek100/retrieval_annotations/EPIC_100_retrieval_test.csv
+        <data>/ek100/retrieval_annotations/EPIC_100_retrieval_test_sentence.csv
+writes  <data>/ek100/retrieval_annotations/relevancy/caption_relevancy_EPIC_100_retrieval_test.pkl
+        (float64 clips x captions; 9,668 x 3,842 for the official files, a few seconds)
+"""
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``synth`` subcommand (``bench data`` alone prints its help)."""
+    """The ``synth`` and ``relevancy`` subcommands (``bench data`` alone prints its help)."""
     p.set_defaults(data_parser=p)
     sub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     s = add_command_parser(sub, "synth", help=SYNTH_HELP, description=SYNTH_DESCRIPTION, epilog=SYNTH_EPILOG)
@@ -66,6 +86,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     s.add_argument("--no-progress", action="store_true", help="do not print the progress bar")
     s.set_defaults(func=run_synth)
+
+    r = add_command_parser(
+        sub, "relevancy", help=RELEVANCY_HELP, description=RELEVANCY_DESCRIPTION, epilog=RELEVANCY_EPILOG
+    )
+    add_data_option(r, "dataset root holding ek100/retrieval_annotations/ (layout: henasy/data/layout.py)")
+    r.add_argument("--force", action="store_true", help="replace an existing relevancy pkl")
+    r.set_defaults(func=run_relevancy)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,4 +123,13 @@ def run_synth(args: argparse.Namespace) -> int:
         f"{summary['ek100_validation_rows']} EK100-MIR clips, {summary['grounding_queries']} grounding queries "
         f"in {summary['wall_s']:.1f} s ({summary['workers']} worker(s))"
     )
+    return 0
+
+
+def run_relevancy(args: argparse.Namespace) -> int:
+    """Build the relevancy pkl and print its path, shape and time."""
+    from henasy.data.relevancy import build_ek100_relevancy
+
+    built = build_ek100_relevancy(args.data, force=args.force)
+    print(f"wrote {built.path}: {built.shape[0]} x {built.shape[1]} relevancy in {built.seconds:.1f} s")
     return 0

@@ -4,9 +4,24 @@ Formats (epic-kitchens-100-annotations): ``EPIC_100_{train,validation}.csv`` and
 ``retrieval_annotations/EPIC_100_retrieval_test.csv`` have 15 columns with ``HH:MM:SS.ff`` timestamps and
 string-encoded lists in ``all_nouns``/``all_noun_classes``; ``EPIC_100_{verb,noun}_classes.csv`` have
 ``id,key,instances,category`` (row order = class id); ``EPIC_100_retrieval_test_sentence.csv`` has
-``narration_id,narration`` (unique captions); the relevancy pkl is a float array (videos × sentences) built
+``narration_id,narration`` (one row per caption, see below); the relevancy pkl is a float array (videos × sentences) built
 with the JPoSE rule. LaViLa reads the timestamps (not the frame columns) and samples frames with the
 per-video fps from decord (``start = round(fps·t0)``, ``end = ceil(fps·t1)``).
+
+Quirks of the official files (epic-kitchens/epic-kitchens-100-annotations @ ea8b404; excerpts in
+``tests/fixtures/epic100``, tested by ``tests/test_real_epic.py``):
+
+* ``narration_timestamp`` is empty for 70 validation rows (ids in
+  ``EPIC_100_validation_missing_timestamp_narrations.csv``; the README says NaN): ``narration_sec`` is NaN
+  there and ``narration_timestamp`` stays ``""``. ``start_timestamp``/``stop_timestamp``, which the
+  benchmarks use, are never empty and stay required.
+* Many clips share a narration text (9,668 rows, 3,835 distinct texts); the sentence csv lists one
+  ``narration_id`` per caption (3,842 rows: 7 texts appear twice, and its last 8 rows pair 6 ids with the
+  narration of a neighbouring clip). EK100-MIR embeds the narration of the row each caption id names, as
+  LaViLa does (``benchmarks/ek100_mir.py``), so the sentence text column is read but not embedded.
+* Columns are read by name, so extra columns are ignored: LaViLa's copies carry a ``uid`` column (LaViLa's
+  reader takes columns 1-12 by position: facebookresearch/LaViLa @ 262ebc7 : lavila/data/datasets.py),
+  pandas-written copies an unnamed index column.
 """
 
 from __future__ import annotations
@@ -74,15 +89,15 @@ def load_epic_annotations(path: str | Path) -> Any:
 
     The 15 official columns are typed (timestamps stay strings; ``*_frame``/``*_class`` int64;
     ``all_nouns`` ``list[str]``; ``all_noun_classes`` ``list[int]``) and three float64 columns are added:
-    ``narration_sec``, ``start_sec``, ``stop_sec``. Checks unique ``narration_id``, ``stop >= start``, and that ``participant_id`` / ``video_id`` are
-    safe file names (they build the video path ``ek100_video_relpath``).
+    ``narration_sec`` (NaN where ``narration_timestamp`` is empty), ``start_sec``, ``stop_sec``. Checks unique
+    ``narration_id``, ``stop >= start``, and that ``participant_id`` / ``video_id`` are safe file names (they build the video path ``ek100_video_relpath``).
     """
     import pandas as pd
 
     table = read_table(path, EPIC_COLUMNS, what="EPIC-KITCHENS annotation csv")
     ids = nonempty_column(table, "narration_id")
     _unique(table, "narration_id", ids)
-    start = timestamp_column(table, "start_timestamp")
+    start = timestamp_column(table, "start_timestamp")  # never empty in the official files
     stop = timestamp_column(table, "stop_timestamp")
     bad = stop < start
     if bad.any():
@@ -110,7 +125,7 @@ def load_epic_annotations(path: str | Path) -> Any:
             "noun_class": int_column(table, "noun_class"),
             "all_nouns": pd.Series(list_column(table, "all_nouns", str), dtype=object),
             "all_noun_classes": pd.Series(list_column(table, "all_noun_classes", int), dtype=object),
-            "narration_sec": timestamp_column(table, "narration_timestamp"),
+            "narration_sec": timestamp_column(table, "narration_timestamp", optional=True),
             "start_sec": start,
             "stop_sec": stop,
         }
@@ -199,8 +214,13 @@ class EK100Retrieval:
     sentence_rows: np.ndarray  # (num_sentences,) int64: row in `videos` whose narration_id names the caption
 
 
-def load_ek100_retrieval(root: str | Path) -> EK100Retrieval:
-    """Read the EK100-MIR test files under a dataset ``root`` (``<root>/ek100/retrieval_annotations``)."""
+def load_retrieval_captions(root: str | Path) -> tuple[Any, Any, np.ndarray]:
+    """The EK100-MIR test clips and captions under ``root``, and the clip row each caption's id names.
+
+    Returns ``(videos, sentences, sentence_rows)``: the retrieval csv (one row per clip), the sentence csv (one
+    row per caption) and (num_sentences,) int64 rows of ``videos``. Captions are linked by ``narration_id``,
+    not by text: the official sentence csv repeats 7 texts under other ids.
+    """
     layout = DatasetLayout(root)
     videos = load_epic_annotations(layout.ek100_retrieval_csv)
     sentences = load_retrieval_sentences(layout.ek100_retrieval_sentence_csv)
@@ -216,5 +236,11 @@ def load_ek100_retrieval(root: str | Path) -> EK100Retrieval:
                 expected="every caption's narration_id to name a clip of the retrieval csv",
             )
         rows.append(row_of[nid])
-    relevancy = load_relevancy(layout.ek100_relevancy_pkl, len(videos), len(sentences))
-    return EK100Retrieval(videos, sentences, relevancy, np.asarray(rows, dtype=np.int64))
+    return videos, sentences, np.asarray(rows, dtype=np.int64)
+
+
+def load_ek100_retrieval(root: str | Path) -> EK100Retrieval:
+    """Read the EK100-MIR test files under a dataset ``root`` (``<root>/ek100/retrieval_annotations``)."""
+    videos, sentences, rows = load_retrieval_captions(root)
+    relevancy = load_relevancy(DatasetLayout(root).ek100_relevancy_pkl, len(videos), len(sentences))
+    return EK100Retrieval(videos, sentences, relevancy, rows)

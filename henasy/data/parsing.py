@@ -237,15 +237,21 @@ def float_column(table: Table, column: str) -> np.ndarray:
     return values
 
 
-def timestamp_column(table: Table, column: str) -> np.ndarray:
-    """Column ``column`` of ``HH:MM:SS.ff`` timestamps → (N,) float64 seconds."""
-    return np.asarray(
-        [
-            parse_timestamp(v, path=table.path, line=int(table.lines[i]), column=column)
-            for i, v in enumerate(table.column(column))
-        ],
-        dtype=np.float64,
-    )
+def timestamp_column(table: Table, column: str, *, optional: bool = False) -> np.ndarray:
+    """Column ``column`` of ``HH:MM:SS.ff`` timestamps → (N,) float64 seconds.
+
+    With ``optional`` an empty (or blank) cell becomes NaN: EPIC-KITCHENS-100 leaves ``narration_timestamp``
+    empty for the actions listed in ``EPIC_100_{train,validation}_missing_timestamp_narrations.csv``, "marked
+    with NaN" (epic-kitchens/epic-kitchens-100-annotations @ ea8b404 : README.md, "Missing Narration
+    Timestamps"). A non-empty cell that is not a timestamp is still an error.
+    """
+    out = np.empty(len(table), dtype=np.float64)
+    for i, v in enumerate(table.column(column)):
+        if optional and not v.strip():
+            out[i] = np.nan
+        else:
+            out[i] = parse_timestamp(v, path=table.path, line=int(table.lines[i]), column=column)
+    return out
 
 
 def list_column(table: Table, column: str, item_type: type) -> list[list[Any]]:

@@ -8,7 +8,7 @@ csvs have ``id,key,instances,category``; the retrieval test csv repeats the vali
 csv lists each unique narration once with the id of its first clip; the relevancy pkl is a pickled float64
 array (clips × sentences) built with the JPoSE rule
 ``rel = 0.5·[same verb class] + 0.5·|N_i ∩ N_j| / |N_i ∪ N_j|`` over the ``all_noun_classes`` sets
-(JPoSE ``create_relevancy_files.py``; metric-semantics.md).
+(JPoSE ``create_relevancy_files.py``; metric-semantics.md; built by henasy/data/relevancy.py).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from henasy.data.relevancy import relevancy_matrix as jpose_relevancy
 from henasy.synth.formats import hms, py_list, write_csv, write_pickle
 from henasy.synth.language import epic_narration, step_nouns
 from henasy.synth.scene import VideoScript
@@ -135,19 +136,13 @@ def unique_sentences(rows: list[EpicRow]) -> list[EpicRow]:
 
 
 def relevancy_matrix(videos: list[EpicRow], sentences: list[EpicRow]) -> np.ndarray:
-    """JPoSE relevancy (len(videos), len(sentences)) float64: half verb match, half noun-set IoU."""
-    verb_v = np.array([r.verb_class for r in videos])  # (V,)
-    verb_s = np.array([r.verb_class for r in sentences])  # (S,)
-    nv = np.zeros((len(videos), len(NOUNS)), dtype=np.float64)
-    ns = np.zeros((len(sentences), len(NOUNS)), dtype=np.float64)
-    for i, r in enumerate(videos):
-        nv[i, list(set(r.noun_classes))] = 1.0
-    for j, r in enumerate(sentences):
-        ns[j, list(set(r.noun_classes))] = 1.0
-    inter = nv @ ns.T  # (V, S)
-    union = nv.sum(1)[:, None] + ns.sum(1)[None, :] - inter
-    iou = np.where(union > 0, inter / np.maximum(union, 1.0), 0.0)
-    return 0.5 * (verb_v[:, None] == verb_s[None, :]) + 0.5 * iou
+    """JPoSE relevancy (len(videos), len(sentences)) float64 (shared builder: henasy/data/relevancy.py)."""
+    return jpose_relevancy(
+        [r.verb_class for r in videos],
+        [r.noun_classes for r in videos],
+        [r.verb_class for r in sentences],
+        [r.noun_classes for r in sentences],
+    )
 
 
 def write_retrieval(folder: str | Path, val_rows: list[EpicRow]) -> None:
