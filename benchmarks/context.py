@@ -28,11 +28,26 @@ import torch
 
 from henasy.core.errors import BenchError
 from henasy.core.records import ItemBreakdown
-from henasy.data.batching import ClipDataLoader, ClipDataset, ClipRef, make_dataloader
+from henasy.data.batching import ClipDataLoader, ClipDataset, ClipRef, SkipCounter, make_dataloader
 from henasy.data.layout import DatasetLayout
 from henasy.data.video import ClipLoader, FrameRule, VideoSource
 
 CACHE_ENV = "BENCH_CACHE_DIR"
+ON_MISSING = ("error", "skip")  # bench eval --on-missing
+MAX_SKIPPED_PATHS = 100  # skipped video paths a record lists (with their total)
+
+
+class EvalSkips(SkipCounter):
+    """The ``SkipCounter`` of one benchmark run under ``--on-missing skip``: counts skipped clips and keeps
+    every distinct unreadable video path (a record lists the first ``MAX_SKIPPED_PATHS`` and the total)."""
+
+    def __init__(self) -> None:
+        super().__init__(max_examples=5)
+        self.paths: dict[str, None] = {}  # insertion-ordered set
+
+    def add(self, item: Any) -> None:
+        super().add(item)
+        self.paths.setdefault(item.path, None)
 
 
 def default_cache_dir() -> Path:
@@ -59,6 +74,10 @@ class EvalContext:
     options: dict[str, Any] = field(default_factory=dict)  # this benchmark's resolved options
     checkpoint_sha256: str | None = None
     cache_dir: Path | None = None  # feature cache and prediction files (None: default_cache_dir())
+    # "error": a missing/unreadable video raises its VideoReadError; "skip": its clips are dropped from the
+    # batches (henasy.data.batching's on_error="skip", as training's data.on_error) and counted in ``skips``
+    on_missing: str = "error"
+    skips: EvalSkips = field(default_factory=EvalSkips)
 
     @property
     def layout(self) -> DatasetLayout:
@@ -97,9 +116,15 @@ class EvalContext:
         return out
 
     def loader(self, dataset: Any, batch_size: int | None = None) -> ClipDataLoader:
-        """A streaming DataLoader (workers, ``on_error="raise"``) over ``dataset``."""
+        """A streaming DataLoader over ``dataset``: ``on_error="skip"`` under ``on_missing="skip"`` (skipped
+        clips counted in ``self.skips``), else ``"raise"``."""
         return make_dataloader(
-            dataset, batch_size or self.batch_size, num_workers=self.num_workers, shuffle=False
+            dataset,
+            batch_size or self.batch_size,
+            num_workers=self.num_workers,
+            shuffle=False,
+            on_error="skip" if self.on_missing == "skip" else "raise",
+            skips=self.skips,
         )
 
     def bar(self, total: int, desc: str) -> Any:
@@ -127,17 +152,53 @@ class EvalContext:
         dataset = ClipDataset(clips, self.clip_loader(frame_rule), source)
         return self.embed_dataset(dataset, desc)
 
+    def embed_clips_kept(
+        self, clips: Sequence[ClipRef], source: VideoSource, desc: str, frame_rule: FrameRule = "duration"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``embed_clips`` that also returns which clips were read: (N, D) float32 (zero rows for skipped
+        clips), (N,) bool. Every clip is read unless ``on_missing="skip"``."""
+        dataset = ClipDataset(clips, self.clip_loader(frame_rule), source)
+        return self.embed_dataset_kept(dataset, desc)
+
     def embed_dataset(self, dataset: Any, desc: str, batch_size: int | None = None) -> np.ndarray:
         """``encode_video`` of every item ``{"video", "index"}`` of ``dataset`` → float32 (N, D)."""
+        return self.embed_dataset_kept(dataset, desc, batch_size)[0]
+
+    def embed_dataset_kept(
+        self, dataset: Any, desc: str, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``embed_dataset`` plus the (N,) bool mask of the items read (false: skipped, zero row)."""
         out: np.ndarray | None = None
+        kept = np.zeros(len(dataset), dtype=bool)
         for batch in self.batches(dataset, desc, batch_size):
             emb = self.encode_video(batch["video"]).numpy()  # (B, D)
             if out is None:
                 out = np.zeros((len(dataset), emb.shape[1]), dtype=np.float32)
-            out[batch["index"].numpy()] = emb
+            index = batch["index"].numpy()
+            out[index] = emb
+            kept[index] = True
         if out is None:
+            if len(dataset) and self.skips.count:
+                raise BenchError(f"{desc}: every video was missing or unreadable; {self.skips.summary()}")
             raise BenchError(f"{desc}: nothing to embed (the evaluated set is empty)")
-        return out
+        return out, kept
+
+    def note_skipped(self, protocol: dict[str, Any], skipped_items: int, rule: str) -> dict[str, Any] | None:
+        """``BenchResult.skipped`` of a protocol that left ``skipped_items`` out (None when none): records
+        ``rule`` (what was left out of which metric) in ``protocol["skipped"]``."""
+        if skipped_items <= 0:
+            return None
+        protocol["skipped"] = rule
+        return self.skipped_summary(skipped_items)
+
+    def skipped_summary(self, skipped_items: int) -> dict[str, Any]:
+        """What a protocol puts in ``BenchResult.skipped``: items dropped, the videos behind them."""
+        paths = list(self.skips.paths)
+        return {
+            "skipped_items": int(skipped_items),
+            "skipped_videos": paths[:MAX_SKIPPED_PATHS],
+            "skipped_videos_total": len(paths),
+        }
 
     @torch.inference_mode()
     def embed_texts(self, texts: Sequence[str], desc: str = "text") -> np.ndarray:
@@ -206,3 +267,5 @@ class Benchmark:
     # how its metrics decompose into per-item outcomes of its record's per_item (bench compare's bootstrap);
     # None: no metric is a mean over items
     breakdown: ItemBreakdown | None = None
+    # its protocol drops items whose videos are missing/unreadable under bench eval --on-missing skip
+    skip_aware: bool = False

@@ -33,18 +33,23 @@ OPTIONS: dict[str, Option] = {}
 def run(ctx: EvalContext) -> BenchResult:
     """Score every (or the first ``limit``) EgoMCQ item; metrics ``inter`` / ``intra`` in percent."""
     all_items = load_egomcq(ctx.layout.egomcq_json)
-    items = ctx.take(all_items)
+    taken = ctx.take(all_items)
     clip_index: dict[tuple[str, float, float], int] = {}
     refs: list[ClipRef] = []
-    option_rows = np.zeros((len(items), len(items[0].choices) if items else 0), dtype=np.int64)  # (N, 5)
-    for i, item in enumerate(items):
+    option_rows = np.zeros((len(taken), len(taken[0].choices) if taken else 0), dtype=np.int64)  # (N, 5)
+    for i, item in enumerate(taken):
         for j, c in enumerate(item.choices):
             key = (c.video_uid, c.clip_start, c.clip_end)
             if key not in clip_index:
                 clip_index[key] = len(refs)
                 refs.append(ClipRef(c.video_uid, c.clip_start, c.clip_end))
             option_rows[i, j] = clip_index[key]
-    videos = ctx.embed_clips(refs, AutoSource(ctx.layout.ego4d_videos), "egomcq: clips")  # (M, D)
+    source = AutoSource(ctx.layout.ego4d_videos)
+    videos, read = ctx.embed_clips_kept(refs, source, "egomcq: clips")  # (M, D), (M,)
+    # --on-missing skip: an item is scored only when all its candidate clips were read
+    ok = read[option_rows].all(axis=1) if len(taken) else np.zeros(0, dtype=bool)  # (N,)
+    items = [it for it, keep in zip(taken, ok) if keep]
+    option_rows = option_rows[ok]
     texts = ctx.embed_texts([it.query.clip_text for it in items], "egomcq: queries")  # (N, D)
     similarity = np.einsum("nd,nkd->nk", texts, videos[option_rows])  # (N, 5) cosine
     answers = np.array([it.answer for it in items])
@@ -69,7 +74,14 @@ def run(ctx: EvalContext) -> BenchResult:
         "clips_embedded": len(refs),
     }
     metrics = {"inter": accuracy["inter"], "intra": accuracy["intra"]}
-    return BenchResult(protocol, "egomcq.json", metrics, len(items), len(all_items), per_item)
+    skipped = ctx.note_skipped(
+        protocol,
+        len(taken) - len(items),
+        "items with a missing/unreadable candidate video are left out of the metrics",
+    )
+    return BenchResult(
+        protocol, "egomcq.json", metrics, len(items), len(all_items), per_item, skipped=skipped
+    )
 
 
 # Per-item outcomes of the record: accuracy per question type over the 0/1 "correct" list.
@@ -79,4 +91,4 @@ BREAKDOWN = fixed_breakdown(
         "intra": (Stratum("item_id", "correct", where=("type", 2)),),
     }
 )
-BENCHMARK = Benchmark("egomcq", run, OPTIONS, breakdown=BREAKDOWN)
+BENCHMARK = Benchmark("egomcq", run, OPTIONS, breakdown=BREAKDOWN, skip_aware=True)

@@ -110,10 +110,14 @@ class EgteaViews(Dataset):
         return {"video": torch.stack(views), "index": int(index)}  # (V, C, T, S, S)
 
 
-def _view_logits(ctx: EvalContext, dataset: EgteaViews, class_embeds: np.ndarray) -> np.ndarray:
-    """Per-view cosine class scores of every clip → (N, V, K) float32."""
+def _view_logits(
+    ctx: EvalContext, dataset: EgteaViews, class_embeds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-view cosine class scores of every clip → (N, V, K) float32, and the (N,) bool mask of clips read
+    (false only under ``--on-missing skip``: a missing/unreadable video, zero scores)."""
     views = dataset.num_clips * dataset.num_crops
     out = np.zeros((len(dataset), views, len(class_embeds)), dtype=np.float32)
+    read = np.zeros(len(dataset), dtype=bool)
     weights = torch.from_numpy(class_embeds)  # (K, D)
     for batch in ctx.batches(dataset, "egtea: clips", batch_size=max(1, ctx.batch_size // views)):
         video = batch["video"]  # (B, V, C, T, S, S)
@@ -123,7 +127,10 @@ def _view_logits(ctx: EvalContext, dataset: EgteaViews, class_embeds: np.ndarray
         )
         logits = emb.view(video.shape[0], views, -1) @ weights.T  # (B, V, K)
         out[batch["index"].numpy()] = logits.numpy()
-    return out
+        read[batch["index"].numpy()] = True
+    if not read.any():
+        raise BenchError(f"egtea: every video was missing or unreadable; {ctx.skips.summary()}")
+    return out, read
 
 
 def run(ctx: EvalContext) -> BenchResult:
@@ -155,8 +162,15 @@ def run(ctx: EvalContext) -> BenchResult:
         num_clips,
         num_crops,
     )
-    pooled = pool_views(_view_logits(ctx, dataset, class_embeds), opts["view_pooling"])  # (U, K)
+    view_logits, read = _view_logits(ctx, dataset, class_embeds)  # (U, V, K), (U,)
+    pooled = pool_views(view_logits, opts["view_pooling"])  # (U, K)
     row = {clip_id: i for i, clip_id in enumerate(unique)}
+    # --on-missing skip: clips whose video could not be read leave every split's metrics
+    taken = kept
+    kept = {name: [c for c in clips if read[row[c.clip_id]]] for name, clips in taken.items()}
+    empty = [name for name, clips in kept.items() if not clips]
+    if empty:
+        raise BenchError(f"egtea: no clip of {empty} could be read; {ctx.skips.summary()}")
     metrics: dict[str, float] = {}
     per_item: dict[str, Any] = {}
     per_split = []
@@ -200,7 +214,13 @@ def run(ctx: EvalContext) -> BenchResult:
     n_items = sum(len(c) for c in kept.values())
     total = sum(len(c) for c in splits.values())
     split = "+".join(base["splits"])
-    return BenchResult(protocol, split, metrics, n_items, total, per_item)
+    skipped_items = sum(len(c) for c in taken.values()) - n_items
+    skipped = ctx.note_skipped(
+        protocol,
+        skipped_items,
+        "clips whose video is missing/unreadable are left out of every split's metrics",
+    )
+    return BenchResult(protocol, split, metrics, n_items, total, per_item, skipped=skipped)
 
 
 def breakdown(per_item: Mapping[str, Any], metric: str) -> tuple[Stratum, ...]:
@@ -213,4 +233,4 @@ def breakdown(per_item: Mapping[str, Any], metric: str) -> tuple[Stratum, ...]:
     return ()
 
 
-BENCHMARK = Benchmark("egtea", run, OPTIONS, breakdown=breakdown)
+BENCHMARK = Benchmark("egtea", run, OPTIONS, breakdown=breakdown, skip_aware=True)

@@ -84,15 +84,19 @@ def run(ctx: EvalContext) -> BenchResult:
     classes = build_action_classes(rows)
     templates = TEMPLATES[ctx.options["template"]]
     weights = class_embeddings(classes, lambda t: ctx.embed_texts(t, "ek100_cls: class texts"), templates)
-    kept = val.iloc[: len(val) if ctx.limit is None else ctx.limit]
+    taken = val.iloc[: len(val) if ctx.limit is None else ctx.limit]
     index = classes.index()
-    target = np.array([index[f"{v}:{n}"] for v, n in zip(kept["verb_class"], kept["noun_class"])])
     clips = [
         ClipRef(ek100_video_relpath(r.participant_id, r.video_id), float(r.start_sec), float(r.stop_sec))
-        for r in kept.itertuples()
+        for r in taken.itertuples()
     ]
     source = SingleFileSource(layout.ek100_videos)
-    videos = ctx.embed_clips(clips, source, "ek100_cls: clips", frame_rule="ceil")  # (N, D)
+    videos, read = ctx.embed_clips_kept(clips, source, "ek100_cls: clips", frame_rule="ceil")  # (N, D), (N,)
+    kept, videos = (
+        taken.iloc[np.flatnonzero(read)],
+        videos[read],
+    )  # --on-missing skip: unread clips leave the metrics
+    target = np.array([index[f"{v}:{n}"] for v, n in zip(kept["verb_class"], kept["noun_class"])])
     logits = videos @ weights.T  # (N, C) float32 cosine
     ks = (1, 5) if len(classes.keys) >= 5 else (1, len(classes.keys))
     accuracy = topk_accuracy(logits, target, ks=ks)
@@ -119,7 +123,14 @@ def run(ctx: EvalContext) -> BenchResult:
         "frames": ctx.frames_protocol("ceil"),
     }
     metrics = {"top1": accuracy["top1"], "top5": accuracy[f"top{ks[1]}"]}
-    return BenchResult(protocol, "EPIC_100_validation", metrics, len(kept), len(val), per_item)
+    skipped = ctx.note_skipped(
+        protocol,
+        len(taken) - len(kept),
+        "clips whose video is missing/unreadable are left out of the metrics",
+    )
+    return BenchResult(
+        protocol, "EPIC_100_validation", metrics, len(kept), len(val), per_item, skipped=skipped
+    )
 
 
 # Per-item outcomes: 0/1 top-k hits per narration.
@@ -129,4 +140,4 @@ BREAKDOWN = fixed_breakdown(
         "top5": (Stratum("narration_id", "correct_top5"),),
     }
 )
-BENCHMARK = Benchmark("ek100_cls", run, OPTIONS, breakdown=BREAKDOWN)
+BENCHMARK = Benchmark("ek100_cls", run, OPTIONS, breakdown=BREAKDOWN, skip_aware=True)

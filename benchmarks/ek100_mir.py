@@ -63,22 +63,28 @@ def run(ctx: EvalContext) -> BenchResult:
     videos = data.videos
     n_total = len(videos)
     n = n_total if ctx.limit is None else min(ctx.limit, n_total)
-    columns = np.flatnonzero(data.sentence_rows < n)  # captions whose named row is kept, in csv order
-    if len(columns) == 0:
+    if not np.any(data.sentence_rows < n):
         raise BenchError(f"ek100_mir: none of the captions name one of the first {n} clips; raise --limit")
-    rows = videos.iloc[:n]
     clips = [
         ClipRef(ek100_video_relpath(r.participant_id, r.video_id), float(r.start_sec), float(r.stop_sec))
-        for r in rows.itertuples()
+        for r in videos.iloc[:n].itertuples()
     ]
     source = SingleFileSource(ctx.layout.ek100_videos)
-    video_embeds = ctx.embed_clips(clips, source, "ek100_mir: clips", frame_rule="ceil")  # (n, D)
+    video_embeds, read = ctx.embed_clips_kept(clips, source, "ek100_mir: clips", frame_rule="ceil")  # (n, D)
+    # --on-missing skip: clips whose video could not be read leave the rows, and their captions the columns
+    kept_rows = np.flatnonzero(read)  # (n',)
+    video_embeds = video_embeds[kept_rows]
+    rows = videos.iloc[kept_rows]
+    columns = np.flatnonzero(np.isin(data.sentence_rows, kept_rows))  # captions of kept rows, csv order
+    if len(columns) == 0:
+        raise BenchError(f"ek100_mir: none of the captions name one of the {len(kept_rows)} clips read")
     caption_rows = data.sentence_rows[columns]  # (m,)
     narrations = [videos["narration"].iat[int(i)] for i in caption_rows]
     text_embeds = ctx.embed_texts(narrations, "ek100_mir: captions")  # (m, D)
     similarity = sentence_similarity(video_embeds, text_embeds)  # (n, m)
-    relevancy = data.relevancy[:n][:, columns]  # (n, m)
-    partial = n < n_total
+    relevancy = data.relevancy[kept_rows][:, columns]  # (n', m)
+    skipped_rows = n - len(kept_rows)
+    partial = n < n_total or skipped_rows > 0
     nan_policy = "omit" if partial else "propagate"
     fractions = ek100_mir_metrics(similarity, relevancy, nan_policy=nan_policy)
     per_query = ek100_mir_per_query(similarity, relevancy)
@@ -105,8 +111,14 @@ def run(ctx: EvalContext) -> BenchResult:
         "relevancy_shape": list(data.relevancy.shape),
         "frames": ctx.frames_protocol("ceil"),
     }
+    skipped = ctx.note_skipped(
+        protocol,
+        skipped_rows,
+        "clips whose video is missing/unreadable are left out of the rows, and the captions naming them "
+        f"out of the columns ({len(columns)} captions kept)",
+    )
     split = "EPIC_100_retrieval_test"
-    return BenchResult(protocol, split, metrics, n, n_total, per_item)
+    return BenchResult(protocol, split, metrics, len(kept_rows), n_total, per_item, skipped=skipped)
 
 
 # Per-item outcomes: per-query AP / nDCG (video queries for V→T, sentence queries for T→V); the averages are
@@ -123,4 +135,4 @@ BREAKDOWN = fixed_breakdown(
         "nDCG_avg": _DIRECTIONS["nDCG_v2t"] + _DIRECTIONS["nDCG_t2v"],
     }
 )
-BENCHMARK = Benchmark("ek100_mir", run, OPTIONS, breakdown=BREAKDOWN)
+BENCHMARK = Benchmark("ek100_mir", run, OPTIONS, breakdown=BREAKDOWN, skip_aware=True)

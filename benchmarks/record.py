@@ -2,8 +2,8 @@
 
 The record itself is ``henasy.core.records.BenchmarkResult`` (its schema, version and loader live there); this
 module is the benchmark side: ``make_record`` adds the model, timing, data-root and environment fields to a
-protocol's ``BenchResult``. ``partial`` is true when ``--limit`` cut the evaluated set, so a table can refuse
-the number. NaN values (a metric the official formula leaves undefined) are written as JSON ``null``.
+protocol's ``BenchResult``. ``partial`` is true when ``--limit`` cut the evaluated set or ``--on-missing skip``
+dropped items whose videos were missing/unreadable, so a table can refuse the number. NaN values (a metric the official formula leaves undefined) are written as JSON ``null``.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ class BenchResult:
     total_items: int  # items in the full split (partial when n_items < total_items)
     per_item: dict[str, Any]
     artifacts: dict[str, str] = field(default_factory=dict)  # files written (official prediction files)
+    # --on-missing skip: EvalContext.skipped_summary (skipped_items, skipped_videos[, _total]); None: none
+    skipped: dict[str, Any] | None = None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -94,20 +96,24 @@ def make_record(
     data_root: str | Path,
     device: str,
 ) -> dict[str, Any]:
-    """The JSON-ready result record of one benchmark run."""
+    """The JSON-ready result record of one benchmark run (partial under --limit or skipped items)."""
+    skipped = result.skipped or {}
     return BenchmarkResult(
         benchmark=benchmark,
         protocol=result.protocol,
         split=result.split,
         metrics=result.metrics,
         n_items=result.n_items,
-        partial=result.n_items < result.total_items,
+        partial=result.n_items < result.total_items or bool(skipped.get("skipped_items")),
         model=ModelRef(model_id, checkpoint, checkpoint_sha256),
         wall_time_s=round(float(wall_time_s), 3),
         data_root=str(Path(data_root).resolve()),
         per_item=result.per_item,
         artifacts=result.artifacts,
         env=environment(device),
+        skipped_items=int(skipped.get("skipped_items", 0)),
+        skipped_videos=list(skipped.get("skipped_videos", [])),
+        skipped_videos_total=int(skipped.get("skipped_videos_total", 0)),
     ).to_dict()
 
 

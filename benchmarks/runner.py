@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 
-from benchmarks.context import Benchmark, EvalContext, resolve_options
+from benchmarks.context import ON_MISSING, Benchmark, EvalContext, resolve_options
 from benchmarks.record import file_sha256, make_record
-from henasy.core.errors import BenchError
+from henasy.core.errors import BenchError, VideoReadError
 
 CACHE_DIR_KEY = "cache_dir"
 
@@ -54,6 +54,38 @@ def _split_options(names: Sequence[str], options: Mapping[str, Any] | None) -> t
     return per_benchmark, cache_dir
 
 
+def check_on_missing(on_missing: str, specs: Sequence[Benchmark]) -> None:
+    """``on_missing`` is one of ``ON_MISSING``; ``"skip"`` only for benchmarks whose protocol supports it."""
+    if on_missing not in ON_MISSING:
+        raise BenchError(f"on_missing must be one of {list(ON_MISSING)}, got {on_missing!r}")
+    if on_missing != "skip":
+        return
+    refused = [s.name for s in specs if not s.skip_aware]
+    if refused:
+        from henasy.core.catalog import BENCHMARKS
+
+        aware = [n for n in BENCHMARKS.names() if getattr(BENCHMARKS.get(n), "skip_aware", False)]
+        raise BenchError(
+            f"--on-missing skip is not supported by {refused} (their protocols need every video: features "
+            f"over whole videos or per-query grounding); it is supported by {aware}. Evaluate those "
+            "benchmarks with the default --on-missing error, after `bench data check --data ROOT` reports "
+            "them ready"
+        )
+
+
+def _with_hint(err: VideoReadError, spec: Benchmark, root: Path) -> str:
+    """The error's own message plus how to find every missing video and how to evaluate the rest."""
+    message = str(err)
+    prefix = f"{err.path}: "
+    message = message[len(prefix) :] if message.startswith(prefix) else message
+    hint = (
+        f"{message} (benchmark {spec.name}); run `bench data check --data {root}` to list every missing video"
+    )
+    if spec.skip_aware:
+        hint += ", or evaluate the remaining items with `--on-missing skip` (the record is then partial)"
+    return hint
+
+
 def _device(device: str | torch.device) -> torch.device:
     try:
         dev = torch.device(device)
@@ -76,6 +108,7 @@ def evaluate(
     device: str = "cpu",
     progress: bool = True,
     options: dict | None = None,
+    on_missing: str = "error",
 ) -> list[dict]:
     """Run the benchmarks ``names`` on ``model`` (a ``VideoTextModel``) and return their result records.
 
@@ -83,6 +116,11 @@ def evaluate(
     the feature-cache key); ``evaluate`` does not load it (see ``load_model``). ``limit`` evaluates only the
     first N items of each benchmark and marks its record ``partial``. Batches stream through a DataLoader
     with ``num_workers`` processes; ``progress`` shows tqdm bars on stderr.
+
+    ``on_missing``: ``"error"`` (default) stops at the first missing/unreadable video with a
+    ``VideoReadError`` naming it and pointing to ``bench data check``; ``"skip"`` drops the items whose
+    videos cannot be read (benchmarks with ``skip_aware`` only), and their records say how many and which
+    videos, and are ``partial``.
     """
     if isinstance(names, str) or not names:
         raise BenchError(f"names must be a non-empty list of benchmark names, got {names!r}")
@@ -98,6 +136,7 @@ def evaluate(
     if not root.is_dir():
         raise BenchError(f"data root {root} is not a folder (write a synthetic one with `bench data synth`)")
     specs = [benchmark_spec(name) for name in names]
+    check_on_missing(on_missing, specs)
     per_benchmark, cache_dir = _split_options(names, options)
     resolved = {s.name: resolve_options(s.name, s.options, per_benchmark.get(s.name)) for s in specs}
     for spec in specs:
@@ -127,9 +166,13 @@ def evaluate(
                 options=resolved[spec.name],
                 checkpoint_sha256=checkpoint_sha,
                 cache_dir=Path(cache_dir) if cache_dir is not None else None,
+                on_missing=on_missing,
             )
             start = time.perf_counter()
-            result = spec.run(ctx)
+            try:
+                result = spec.run(ctx)
+            except VideoReadError as err:
+                raise VideoReadError(err.path, _with_hint(err, spec, root)) from None
             records.append(
                 make_record(
                     spec.name,

@@ -296,12 +296,16 @@ def check_run(
             except (RuntimeError, ValueError) as err:
                 name = key.removeprefix("overrides.")
                 raise where.error(f"{name} {device!r} is not a torch device ({err})", key) from None
-    key = json.dumps([config.model, config.model_args, list(benchmarks)], sort_keys=True, default=str)
+    on_missing = eval_settings.get("on_missing", "error")
+    key = json.dumps(
+        [config.model, config.model_args, list(benchmarks), on_missing], sort_keys=True, default=str
+    )
     if key in _CHECKED:
         return
     model = _build_on_meta(config, where, overrides)
-    from benchmarks.runner import benchmark_spec
+    from benchmarks.runner import benchmark_spec, check_on_missing
 
+    specs = []
     for name in benchmarks:
         try:
             spec = benchmark_spec(name)
@@ -309,6 +313,11 @@ def check_run(
                 spec.check_model(model, config.model)
         except BenchError as err:
             raise where.error(str(err), "benchmarks") from None
+        specs.append(spec)
+    try:  # eval.on_missing: skip only where the protocol supports it
+        check_on_missing(on_missing, specs)
+    except BenchError as err:
+        raise where.error(str(err), "eval.on_missing") from None
     _CHECKED.add(key)
 
 

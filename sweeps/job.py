@@ -173,7 +173,9 @@ class SweepJob(submitit.helpers.Checkpointable):
             model = load_model(run.model, checkpoint, run.config.get("model_args"))
             device = run.eval.get("device") or _default_device()
             kwargs = {
-                k: run.eval[k] for k in ("limit", "batch_size", "num_workers") if run.eval.get(k) is not None
+                k: run.eval[k]
+                for k in ("limit", "batch_size", "num_workers", "on_missing")
+                if run.eval.get(k) is not None
             }
             for name in todo:
                 records.write_state(run_dir, "evaluating", benchmark=name, job_id=_job_id())

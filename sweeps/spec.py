@@ -32,7 +32,8 @@ RUN_KEYS = ("model", "overrides", "benchmarks", "eval", "train", "checkpoint")
 TOP_KEYS = ("name", "description", "table", "metrics", "base", "scales", "rows", "axes", "search")
 SCALE_KEYS = ("preset", "models", "data", "overrides", "resources", "eval", "train", "checkpoint")
 ROW_KEYS = ("label", *RUN_KEYS)
-EVAL_KEYS = ("batch_size", "num_workers", "limit", "device")
+EVAL_KEYS = ("batch_size", "num_workers", "limit", "device", "on_missing")  # bench eval options
+ON_MISSING = ("error", "skip")  # bench eval --on-missing (benchmarks.context.ON_MISSING)
 DATA_KEYS = ("synth", "seed")
 SYNTH_SIZES = ("tiny", "small", "medium")
 RESOURCE_KEYS = (
@@ -237,6 +238,12 @@ class _Checker(SpecChecker):
         for k in ("batch_size", "num_workers", "limit"):
             self.positive_int(ev, k, f"{what}.eval", minimum=0 if k == "num_workers" else 1)
         self.typed(ev, "device", (str,), f"{what}.eval")
+        if self.typed(ev, "on_missing", (str,), f"{what}.eval") not in (None, *ON_MISSING):
+            self.fail(
+                f"{what}.eval.on_missing must be one of {list(ON_MISSING)}, got {ev['on_missing']!r}",
+                ev,
+                "on_missing",
+            )
         lines = {"": node.line, **{k: node.line_of(k) for k in node if k in RUN_KEYS}}
         lines.update({f"eval.{k}": ev.line_of(k) for k in ev})
         ov = node.get("overrides")

@@ -33,6 +33,7 @@ EPILOG = """examples:
       --option egtea.protocol=helpinghands --device cuda --batch-size 64 --num-workers 8
   bench eval lavila_tiny egonlq egomq --data data/synth --option egonlq.epochs=50 --cache-dir /scratch/feats
   bench eval lavila_tiny egomcq --data data/synth --limit 20          (a smoke run: records marked partial)
+  bench eval lavila_tiny egomcq ek100_cls --data /datasets/ego --on-missing skip   (a partial download)
 
 benchmarks (see `bench list benchmarks`): egomcq, ek100_mir, ek100_cls, egtea (zero-shot); egonlq, egomq
 (heads trained on cached sliding-window features); grounding (models with ground(): henasy*, helpinghands*,
@@ -42,6 +43,9 @@ egtea.protocol=lavila|helpinghands, egtea.num_clips=10, ek100_cls.template=none|
 egonlq.epochs / lr / hidden / window_sec / stride_sec, egomq.epochs / num_positions / nms_iou,
 grounding.threshold. A record holds every protocol choice, the split, n_items, partial, the model id,
 checkpoint and its SHA-256, wall time and per-item outcomes (for paired bootstraps).
+A missing or unreadable video stops the run naming it (find them all first with `bench data check --data
+ROOT`); --on-missing skip (egomcq, ek100_mir, ek100_cls, egtea) drops the items that need it, computes the
+metrics over the rest and records partial, skipped_items and the skipped video paths (first 100 + total).
 """
 
 
@@ -79,11 +83,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="feature cache + prediction files of egonlq/egomq (default $BENCH_CACHE_DIR, else "
         "~/.cache/henasy-bench; nothing is written under --data)",
     )
+    p.add_argument(
+        "--on-missing",
+        choices=("error", "skip"),
+        default="error",
+        help="a missing or unreadable video: 'error' (default) stops naming it; 'skip' evaluates the other "
+        "items and marks the record partial with the skipped count and videos (egomcq, ek100_mir, "
+        "ek100_cls, egtea)",
+    )
     p.add_argument("--no-progress", action="store_true", help="do not show progress bars")
 
 
 def metrics_table(records: list[dict]) -> str:
-    """The records' metrics as a tabulate grid: benchmark, metric, value, n, partial."""
+    """The records' metrics as a tabulate grid: benchmark, metric, value, n, partial, skipped items."""
     from tabulate import tabulate
 
     rows = []
@@ -97,9 +109,11 @@ def metrics_table(records: list[dict]) -> str:
                     "n/a" if value is None else f"{value:.2f}",
                     rec["n_items"] if first else "",
                     ("yes" if rec["partial"] else "no") if first else "",
+                    rec.get("skipped_items", 0) if first else "",
                 ]
             )
-    return tabulate(rows, headers=["benchmark", "metric", "value (%)", "n", "partial"], tablefmt="github")
+    headers = ["benchmark", "metric", "value (%)", "n", "partial", "skipped"]
+    return tabulate(rows, headers=headers, tablefmt="github")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from benchmarks.record import write_records
-    from benchmarks.runner import benchmark_spec, evaluate, load_model
+    from benchmarks.runner import benchmark_spec, check_on_missing, evaluate, load_model
     from henasy.core import overrides
 
     model_args = overrides.model_args(
@@ -120,8 +134,8 @@ def run(args: argparse.Namespace) -> int:
         options.setdefault(bench, {})[name] = value
     if args.cache_dir:
         options["cache_dir"] = args.cache_dir  # type: ignore[assignment]
-    for name in args.benchmarks:
-        benchmark_spec(name)  # unknown names fail before the model is built
+    specs = [benchmark_spec(name) for name in args.benchmarks]  # unknown names fail before the model is built
+    check_on_missing(args.on_missing, specs)
     model = load_model(args.model, args.ckpt, model_args)
     records = evaluate(
         model,
@@ -135,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.no_progress,
         options=options,
+        on_missing=args.on_missing,
     )
     out = (
         Path(args.out)

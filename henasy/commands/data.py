@@ -1,5 +1,6 @@
 """``bench data synth``: write the deterministic synthetic egocentric dataset (``henasy.synth``);
-``bench data relevancy``: build the EK100-MIR relevancy pkl of a dataset root (``henasy.data.relevancy``).
+``bench data relevancy``: build the EK100-MIR relevancy pkl of a dataset root (``henasy.data.relevancy``);
+``bench data check``: preflight of a dataset root for the chosen benchmarks (``henasy.data.preflight``).
 
 Real Ego4D / EPIC-KITCHENS-100 / EGTEA cannot be downloaded here; the generator writes real H.264 videos
 and every annotation file in the official formats, in the layout the loaders read (henasy/data/layout.py).
@@ -10,15 +11,16 @@ from __future__ import annotations
 
 import argparse
 
-from henasy.commands.options import add_command_parser, add_data_option, add_out_option
+from henasy.commands.options import add_command_parser, add_data_option, add_format_option, add_out_option
 
 SIZE_NAMES = ("tiny", "small", "medium")  # keep in sync with henasy.synth.sizes.SIZES (checked in tests)
 
 NAME = "data"
-HELP = "dataset utilities (synthetic dataset generator, EK100-MIR relevancy builder)"
+HELP = "dataset utilities (synthetic dataset generator, EK100-MIR relevancy builder, preflight check)"
 DESCRIPTION = "Dataset utilities."
 EPILOG = (
-    "examples:\n  bench data synth --out data/synth --size small\n  bench data relevancy --data /datasets/ego"
+    "examples:\n  bench data synth --out data/synth --size small\n  bench data relevancy --data /datasets/ego\n"
+    "  bench data check --data /datasets/ego --benchmarks ek100_mir"
 )
 
 SYNTH_HELP = "write the deterministic synthetic egocentric dataset"
@@ -62,6 +64,27 @@ writes  <data>/ek100/retrieval_annotations/relevancy/caption_relevancy_EPIC_100_
         (float64 clips x captions; 9,668 x 3,842 for the official files, a few seconds)
 """
 
+CHECK_HELP = "check that the annotation files of benchmarks parse and that their videos exist"
+CHECK_DESCRIPTION = (
+    "Preflight of a dataset root before a long job: parse every annotation file the selected benchmarks read "
+    "(with the benchmarks' own loaders) and look for every video they name (the layouts of "
+    "henasy/data/layout.py; Ego4D chunks in the LaViLa or EgoVLP layout). Exit status 0 when every selected "
+    "benchmark is ready, 1 when one is not, 2 for a usage error."
+)
+CHECK_EPILOG = """examples:
+  bench data check --data /datasets/ego                          every benchmark, one line each
+  bench data check --data /datasets/ego --benchmarks ek100_mir,egtea --format json
+  bench data check --data /datasets/ego --benchmarks egomcq --decode   also open each video with decord
+
+text: one line per benchmark, "ready" or what is missing (the first few paths); JSON:
+  {"benchmarks": {NAME: {"ready": bool, "annotations": "ok" | message, "videos_expected": int,
+                         "videos_missing": int, "missing_list": path | null}}}
+The full list of missing videos of a benchmark is written to <out>/<benchmark>_missing.txt (--out, default
+./bench_check; never inside --data, which may be a read-only mount); a stale list of a ready benchmark is
+removed. --decode also opens every present video, decodes its first annotated frame and checks that it
+lasts until the end of every annotated window (slow: one open per video).
+"""
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``synth`` and ``relevancy`` subcommands (``bench data`` alone prints its help)."""
@@ -93,6 +116,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_data_option(r, "dataset root holding ek100/retrieval_annotations/ (layout: henasy/data/layout.py)")
     r.add_argument("--force", action="store_true", help="replace an existing relevancy pkl")
     r.set_defaults(func=run_relevancy)
+
+    c = add_command_parser(sub, "check", help=CHECK_HELP, description=CHECK_DESCRIPTION, epilog=CHECK_EPILOG)
+    add_data_option(c, "dataset root to check (layout: henasy/data/layout.py)")
+    c.add_argument(
+        "--benchmarks",
+        metavar="A,B",
+        default=None,
+        help="comma-separated benchmark names (default: every registered benchmark)",
+    )
+    add_format_option(c)
+    add_out_option(c, "folder for the <benchmark>_missing.txt lists (default: ./bench_check)", metavar="DIR")
+    c.add_argument(
+        "--decode",
+        action="store_true",
+        help="also open each video with decord and check that it covers the annotated windows",
+    )
+    c.set_defaults(func=run_check)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -133,3 +173,42 @@ def run_relevancy(args: argparse.Namespace) -> int:
     built = build_ek100_relevancy(args.data, force=args.force)
     print(f"wrote {built.path}: {built.shape[0]} x {built.shape[1]} relevancy in {built.seconds:.1f} s")
     return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Check each selected benchmark; print one line each (or JSON); 0 when all are ready, else 1."""
+    import json
+    from pathlib import Path
+
+    from henasy.core.catalog import BENCHMARKS
+    from henasy.core.errors import BenchError
+    from henasy.data import preflight
+    from henasy.data.paths import inside
+
+    registered = BENCHMARKS.names()
+    if args.benchmarks is None:
+        names = [n for n in registered if n in preflight.NEEDS]
+    else:
+        names = [n.strip() for n in args.benchmarks.split(",") if n.strip()]
+        unknown = [n for n in names if n not in registered]
+        if not names or unknown:
+            raise BenchError(
+                f"--benchmarks: unknown benchmark(s) {unknown or args.benchmarks!r}; registered: "
+                f"{', '.join(registered)}"
+            )
+    out = Path(args.out) if args.out is not None else Path("bench_check")
+    data = Path(args.data).resolve()
+    if out.resolve() == data or inside(data, out.resolve()):
+        raise BenchError(
+            f"--out {out} is inside the data root {args.data}; choose a folder outside it (the data root may be "
+            "a read-only mount)"
+        )
+    results = []
+    for result in preflight.check(args.data, names, decode=args.decode):
+        preflight.write_missing_list(result, out)
+        results.append(result)
+        if args.format == "text":
+            print(preflight.text_line(result), flush=True)
+    if args.format == "json":
+        print(json.dumps({"benchmarks": {r.name: r.as_json() for r in results}}, indent=2))
+    return 0 if all(r.ready for r in results) else 1

@@ -10,6 +10,10 @@ Two record kinds, each a dataclass with ``to_dict`` / ``from_dict`` and its own 
      "n_items", "partial", "model": {"id", "checkpoint", "checkpoint_sha256"}, "wall_time_s", "data_root",
      "per_item": {...}, "artifacts": {...}, "env": {...}}
 
+  and, only when ``bench eval --on-missing skip`` dropped items (``partial`` is then true; metrics and
+  ``per_item`` cover the remaining items): ``"skipped_items": N, "skipped_videos": [first 100 paths],
+  "skipped_videos_total": M``. Records without these keys read as nothing skipped.
+
 - ``RunResult`` (``kind: "run"``): one sweep run, ``<run_dir>/result.json`` (``sweeps/job.py``): run id,
   resolved config, training summary, the run's ``BenchmarkResult`` list and the flat metrics MLflow gets.
 
@@ -187,6 +191,11 @@ class BenchmarkResult:
     env: dict[str, str] = field(default_factory=dict)  # versions and device that produced the record
     extra: dict[str, Any] = field(default_factory=dict)  # keys of other tools' records, kept as they were
     schema_version: int = SCHEMA_VERSION[BENCHMARK_KIND]  # the version it was read as
+    # bench eval --on-missing skip: items dropped for missing/unreadable videos, the first video paths
+    # (benchmarks.context.MAX_SKIPPED_PATHS) and how many distinct videos; written only when skipped_items > 0
+    skipped_items: int = 0
+    skipped_videos: list[str] = field(default_factory=list)
+    skipped_videos_total: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready record, in the current schema version."""
@@ -209,8 +218,12 @@ class BenchmarkResult:
             "per_item": self.per_item,
             "artifacts": self.artifacts,
             "env": self.env,
-            **self.extra,
         }
+        if self.skipped_items:
+            out["skipped_items"] = self.skipped_items
+            out["skipped_videos"] = self.skipped_videos
+            out["skipped_videos_total"] = self.skipped_videos_total
+        out.update(self.extra)
         return jsonable(out)
 
     @classmethod
@@ -242,7 +255,17 @@ class BenchmarkResult:
             env=dict(data.get("env") or {}),
             extra={k: v for k, v in data.items() if k not in own},
             schema_version=version,
+            skipped_items=_count(data.get("skipped_items")),
+            skipped_videos=[str(p) for p in data.get("skipped_videos") or []]
+            if isinstance(data.get("skipped_videos"), list)
+            else [],
+            skipped_videos_total=_count(data.get("skipped_videos_total")),
         )
+
+
+def _count(value: Any) -> int:
+    """A non-negative int field of a record; anything else (absent, null, malformed) reads as 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def flat_metrics(records: list[BenchmarkResult] | list[dict[str, Any]]) -> dict[str, float]:

@@ -225,10 +225,12 @@ def make_dataloader(
     prefetch_factor: int | None = None,
     collate_fn: Callable[[Sequence[Any]], dict[str, Any]] = collate,
     max_skip_examples: int = 5,
+    skips: SkipCounter | None = None,
 ) -> ClipDataLoader:
     """A DataLoader over ``dataset`` with worker processes, a seeded shuffle and the skip policy.
 
-    Returns a ``ClipDataLoader``: iterate it for batch dicts; ``.skips`` is the ``SkipCounter``.
+    Returns a ``ClipDataLoader``: iterate it for batch dicts; ``.skips`` is the ``SkipCounter`` (``skips``
+    when given, so several loaders can share one, else a new one keeping ``max_skip_examples``).
     """
     if on_error not in ("raise", "skip"):
         raise BenchError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
@@ -255,4 +257,5 @@ def make_dataloader(
         worker_init_fn=_seed_worker if num_workers > 0 else None,
         **extra,
     )
-    return ClipDataLoader(loader, SkipCounter(max_examples=max_skip_examples), on_error)
+    counter = skips if skips is not None else SkipCounter(max_examples=max_skip_examples)
+    return ClipDataLoader(loader, counter, on_error)

@@ -1,0 +1,138 @@
+"""``bench data check`` (henasy/data/preflight.py): ready roots exit 0, missing videos and broken annotation
+files make a benchmark not ready (exit 1) with the paths in a list written outside the data root."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from henasy.cli import main
+from henasy.data.ek100 import ek100_video_relpath, load_epic_annotations
+from henasy.data.preflight import NEEDS
+
+KEYS = {"ready", "annotations", "videos_expected", "videos_missing", "missing_list"}
+
+
+def _files(root: Path) -> set[tuple[str, int]]:
+    return {(str(p.relative_to(root)), p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+def _check(capsys: pytest.CaptureFixture, root: Path, out: Path, *extra: str) -> tuple[int, dict]:
+    rc = main(["data", "check", "--data", str(root), "--out", str(out), "--format", "json", *extra])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    return rc, json.loads(captured.out)
+
+
+@pytest.fixture(scope="module")
+def copy_root(synth_tiny: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private copy of the tiny dataset (the session fixture is read-only)."""
+    root = tmp_path_factory.mktemp("check") / "root"
+    shutil.copytree(synth_tiny, root)
+    return root
+
+
+def test_ready_root_exits_0_with_the_exact_json_shape(
+    synth_tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    before = _files(synth_tiny)
+    rc, report = _check(capsys, synth_tiny, tmp_path / "lists")
+    assert rc == 0
+    assert list(report) == ["benchmarks"] and set(report["benchmarks"]) == set(NEEDS)
+    for name, entry in report["benchmarks"].items():
+        assert set(entry) == KEYS, name
+        assert entry["ready"] is True and entry["annotations"] == "ok" and entry["missing_list"] is None
+        assert entry["videos_expected"] > 0 and entry["videos_missing"] == 0
+    assert _files(synth_tiny) == before  # nothing written under the data root
+    assert not (tmp_path / "lists").exists()
+
+
+def test_text_output_one_line_per_benchmark(synth_tiny: Path, tmp_path: Path, capsys) -> None:
+    rc = main(
+        ["data", "check", "--data", str(synth_tiny), "--out", str(tmp_path), "--benchmarks", "egtea,egomcq"]
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert rc == 0 and len(lines) == 2
+    assert lines[0].startswith("egtea: ready") and lines[1].startswith("egomcq: ready")
+
+
+def test_a_removed_video_is_listed(copy_root: Path, tmp_path: Path, capsys) -> None:
+    row = load_epic_annotations(copy_root / "ek100" / "EPIC_100_validation.csv").iloc[0]
+    video = copy_root / "ek100" / "video_ht256px" / ek100_video_relpath(row.participant_id, row.video_id)
+    moved = tmp_path / "moved.MP4"
+    shutil.move(video, moved)
+    try:
+        before = _files(copy_root)
+        rc, report = _check(capsys, copy_root, tmp_path / "lists")
+        assert rc == 1
+        entries = report["benchmarks"]
+        for name in ("ek100_mir", "ek100_cls"):
+            assert entries[name]["ready"] is False and entries[name]["annotations"] == "ok"
+            assert entries[name]["videos_missing"] == 1
+            listed = Path(entries[name]["missing_list"]).read_text().splitlines()
+            assert listed == [str(video)]
+        assert entries["egomcq"]["ready"] is True and entries["egomcq"]["missing_list"] is None
+        assert _files(copy_root) == before
+    finally:
+        shutil.move(moved, video)
+
+
+def test_a_removed_ego4d_chunk_folder_is_listed(copy_root: Path, tmp_path: Path, capsys) -> None:
+    folder = next(p for p in (copy_root / "ego4d" / "video_chunks").iterdir() if p.is_dir())
+    moved = tmp_path / "moved"
+    shutil.move(folder, moved)
+    try:
+        rc = main(
+            [
+                "data",
+                "check",
+                "--data",
+                str(copy_root),
+                "--out",
+                str(tmp_path),
+                "--benchmarks",
+                "egomcq,egonlq",
+            ]
+        )
+        out = capsys.readouterr().out
+        assert rc == 1 and "NOT READY" in out
+        uid = folder.name[: -len(".mp4")]
+        assert (
+            uid in out
+            and str(tmp_path / "egonlq_missing.txt") in out
+            or str(tmp_path / "egomcq_missing.txt") in out
+        )
+    finally:
+        shutil.move(moved, folder)
+
+
+def test_a_broken_annotation_file_is_reported_not_raised(copy_root: Path, tmp_path: Path, capsys) -> None:
+    csv = copy_root / "ek100" / "EPIC_100_validation.csv"
+    original = csv.read_text()
+    lines = original.splitlines(keepends=True)
+    csv.write_text(lines[0] + "garbage,row\n" + "".join(lines[1:]))
+    try:
+        rc, report = _check(capsys, copy_root, tmp_path, "--benchmarks", "ek100_cls")
+        entry = report["benchmarks"]["ek100_cls"]
+        assert rc == 1 and entry["ready"] is False
+        assert "EPIC_100_validation.csv" in entry["annotations"] and "line 2" in entry["annotations"]
+    finally:
+        csv.write_text(original)
+
+
+def test_decode_checks_the_windows(synth_tiny: Path, tmp_path: Path, capsys) -> None:
+    rc, report = _check(capsys, synth_tiny, tmp_path, "--benchmarks", "ek100_mir,egomcq", "--decode")
+    assert rc == 0 and all(e["ready"] for e in report["benchmarks"].values())
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--benchmarks", "nope"], ["--out", "{data}/lists"]],
+)
+def test_usage_errors_exit_2(synth_tiny: Path, argv: list[str], capsys) -> None:
+    argv = [a.replace("{data}", str(synth_tiny)) for a in argv]
+    assert main(["data", "check", "--data", str(synth_tiny), *argv]) == 2
+    assert not (synth_tiny / "lists").exists()
