@@ -55,6 +55,7 @@ class SweepOptions:
     only: list[str] = field(default_factory=list)  # row labels
     tracking_uri: str | None = None
     tracking: bool = True
+    check_data: bool = True  # preflight (henasy.data.preflight) of a user-given data root before submitting
 
 
 @dataclass
@@ -73,6 +74,7 @@ class Plan:
     max_parallel: int
     tracking_uri: str | None
     force: bool = False  # redo runs that have a complete result
+    check_data: bool = True  # run the data preflight before submitting (user-given data roots only)
 
     def run_dir(self, run: Run) -> Path:
         return self.sweep_dir / run.run_id
@@ -206,6 +208,7 @@ def plan_sweep(opts: SweepOptions, spec: SweepSpec | None = None) -> Plan:
         max_parallel,
         uri,
         opts.force,
+        opts.check_data,
     )
 
 
@@ -339,10 +342,31 @@ def job_context(
     return context
 
 
+def check_data_root(plan: Plan) -> None:
+    """Refuse to submit when the benchmarks of the runs to submit miss annotation files or videos
+    (``bench data check``); a generated synthetic set is complete by construction and is not checked."""
+    from henasy.data.preflight import NEEDS, check, text_line
+
+    names = sorted({b for run in plan.to_submit for b in run.benchmarks if b in NEEDS})
+    if not names:
+        return
+    not_ready = [text_line(result) for result in check(plan.data_root, names) if not result.ready]
+    if not_ready:
+        raise BenchError(
+            f"the data root {plan.data_root} is not ready for this sweep; nothing was submitted:\n  "
+            + "\n  ".join(not_ready)
+            + f"\nFull lists: bench data check --data {plan.data_root} --benchmarks {','.join(names)}. "
+            "To evaluate what is there, set eval.on_missing: skip in the spec (EgoMCQ, EK100, EGTEA), or "
+            "submit anyway with --no-data-check"
+        )
+
+
 def prepare(plan: Plan, *, progress: bool = True) -> str:
     """Data and tracking store ready, manifest header written; returns the git commit."""
     if plan.synth is not None:
         ensure_synthetic(plan.data_root, plan.synth, progress=progress)
+    elif plan.check_data:
+        check_data_root(plan)
     if plan.tracking_uri:
         from sweeps.tracking import client, ensure_store, experiment_id
 

@@ -136,3 +136,41 @@ def test_usage_errors_exit_2(synth_tiny: Path, argv: list[str], capsys) -> None:
     argv = [a.replace("{data}", str(synth_tiny)) for a in argv]
     assert main(["data", "check", "--data", str(synth_tiny), *argv]) == 2
     assert not (synth_tiny / "lists").exists()
+
+
+def test_bench_sweep_runs_the_preflight_before_submitting(copy_root: Path, tmp_path: Path, capsys) -> None:
+    """A user-given data root missing a video of the rows' benchmarks: refused before anything is written."""
+    row = load_epic_annotations(copy_root / "ek100" / "EPIC_100_validation.csv").iloc[0]
+    video = copy_root / "ek100" / "video_ht256px" / ek100_video_relpath(row.participant_id, row.video_id)
+    (tmp_path / "spec.yaml").write_text(
+        "name: test/preflight\nbase:\n  model: lavila_tiny\n  benchmarks: [ek100_cls]\n  train: false\n"
+        "  checkpoint: none.pt\nscales:\n  smoke: {}\nrows:\n  - label: a\n"
+    )
+    (tmp_path / "none.pt").write_bytes(b"")
+    argv = ["sweep", "spec.yaml", "--data", str(copy_root), "--executor", "debug", "--no-tracking"]
+    moved = tmp_path / "moved.MP4"
+    shutil.move(video, moved)
+    try:
+        import os
+
+        cwd = os.getcwd()
+        os.chdir(tmp_path)
+        try:
+            rc = main(argv)
+        finally:
+            os.chdir(cwd)
+    finally:
+        shutil.move(moved, video)
+    err = capsys.readouterr().err
+    assert rc == 2 and "not ready" in err and "ek100_cls" in err and video.name in err
+    assert "bench data check" in err and "--no-data-check" in err
+    assert not (tmp_path / "runs").exists()  # nothing submitted, no manifest
+
+
+def test_no_data_check_flag_turns_the_preflight_off() -> None:
+    from henasy.cli import build_parser
+    from sweeps.commands.sweep import options_from_args
+
+    args = build_parser().parse_args(["sweep", "ablations/losses.yaml", "--no-data-check"])
+    assert options_from_args(args).check_data is False
+    assert options_from_args(build_parser().parse_args(["sweep", "ablations/losses.yaml"])).check_data is True

@@ -77,6 +77,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--no-tracking", action="store_true", help="do not log to MLflow (result records are still written)"
     )
     p.add_argument(
+        "--no-data-check",
+        action="store_true",
+        help="submit without the preflight of --data (`bench data check` of the rows' benchmarks)",
+    )
+    p.add_argument(
         "--trials",
         type=int,
         metavar="N",
@@ -124,6 +129,7 @@ def options_from_args(args: argparse.Namespace) -> object:
         only=list(args.only),
         tracking_uri=args.tracking_uri,
         tracking=not args.no_tracking,
+        check_data=not args.no_data_check,
     )
 
 
