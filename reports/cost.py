@@ -7,7 +7,7 @@ paper presets), as follows:
 - GFLOPs of one clip through ``encode_video`` (and of one caption through ``encode_text``) with
   ``torch.utils.flop_counter.FlopCounterMode`` on the ``meta`` device: real FLOPs (a multiply-add = 2,
   unlike fvcore's MAC "flops"), scaled-dot-product attention included. Never counted on CPU tensors, where
-  fused attention dispatches to a kernel the counter misses (pytorch #195460; environment.md);
+  fused attention dispatches to a kernel the counter misses (pytorch #195460);
 - inference latency of ``encode_video`` on one clip: warm-up runs, then the median and spread of N timed
   runs under ``torch.inference_mode`` with ``torch.cuda.synchronize`` around each on GPU (timm benchmark.py);
 - peak inference memory (model weights + one clip through ``encode_video``) and peak training-step memory

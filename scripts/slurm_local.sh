@@ -35,7 +35,7 @@ die() { log "error: $*"; exit 1; }
 
 pidfile() { echo "$DIR/run/$1.pid"; }
 
-# A PID is alive when /proc says so and it is not a zombie (PID 1 here reaps late: slurm-local.md trap 4).
+# A PID is alive when /proc says so and it is not a zombie (a container's PID 1 may reap exited daemons late).
 alive() {
     local pid="$1"
     [ -n "$pid" ] && [ -r "/proc/$pid/status" ] || return 1
@@ -119,8 +119,8 @@ StorageUser=root
 StorageLoc=slurm_acct_db
 EOF
     chmod 600 "$DBD_CONF.new"
-    # Daemons running on other settings: cancel the jobs and stop them with the old config first
-    # (slurm-local.md trap 6), then install the new files.
+    # Daemons running on other settings: cancel the jobs and stop them with the old config first (daemons
+    # restarted under a changed slurm.conf keep stale state), then install the new files.
     if ! cmp -s "$CONF.new" "$CONF" || ! cmp -s "$DBD_CONF.new" "$DBD_CONF"; then
         if any_alive; then
             log "configuration changed: restarting the daemons"
@@ -180,7 +180,7 @@ start_mariadb() {
         mariadb-install-db --no-defaults --datadir="$DIR/mysql" --user=root --auth-root-authentication-method=normal \
             >"$DIR/log/mariadb-install.log" 2>&1 || die "mariadb-install-db failed; see $DIR/log/mariadb-install.log"
     fi
-    # No daemon mode: its own session, so it outlives this shell (slurm-local.md "Daemons without systemd").
+    # No daemon mode (there is no systemd here): its own session, so it outlives this shell.
     setsid mariadbd --no-defaults --datadir="$DIR/mysql" --user=root --bind-address=127.0.0.1 --port="$DB_PORT" \
         --socket="$DIR/run/mysqld.sock" --pid-file="$(pidfile mariadbd)" --skip-grant-tables \
         --log-error="$DIR/log/mariadbd.log" </dev/null >/dev/null 2>&1 &
@@ -252,8 +252,8 @@ cmd_start() {
 
 cmd_stop() {
     if [ -f "$CONF" ] && alive "$(daemon_pid slurmctld)"; then
-        # Cancel jobs first: slurmstepd outlives slurmd. `scancel --state=RUNNING` alone cancels nothing
-        # (slurm-local.md trap 5), so list the ids.
+        # Cancel jobs first: slurmstepd outlives slurmd. `scancel --state=RUNNING` without job ids cancels
+        # nothing, so list the ids.
         SLURM_CONF="$CONF" squeue -h -o %A 2>/dev/null | xargs -r env SLURM_CONF="$CONF" scancel 2>/dev/null || true
         local deadline=$((SECONDS + 10))
         while [ -n "$(SLURM_CONF="$CONF" squeue -h -o %A 2>/dev/null)" ] && [ "$SECONDS" -lt "$deadline" ]; do

@@ -41,6 +41,36 @@ def test_no_file_cites_a_document_outside_the_repository() -> None:
     )
 
 
+MD_MENTION = re.compile(r"(?<![\w/.-])([\w./-]+\.md)\b")
+
+
+def unknown_documents(text: str, known: set[str]) -> list[str]:
+    """``*.md`` names in ``text`` that are no file of the repository (``README.md`` names any README)."""
+    return [
+        m
+        for m in MD_MENTION.findall(text)
+        if Path(m).name != "README.md" and not any(k == m or k.endswith("/" + m.lstrip("./")) for k in known)
+    ]
+
+
+def test_every_markdown_document_named_outside_the_tests_is_in_the_repository() -> None:
+    files = tracked_text_files() + [ROOT / "scripts" / "slurm_local.sh", ROOT / ".ci" / "run"]
+    known = {str(p.relative_to(ROOT)) for p in files}
+    hits = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in files
+        if path.parts[len(ROOT.parts)] != "tests"
+        for name in unknown_documents(path.read_text(encoding="utf-8"), known)
+    ]
+    assert not hits, "these documents are not in the repository:\n" + "\n".join(hits)
+
+
+def test_the_markdown_check_catches_an_unknown_document() -> None:
+    known = {"README.md", "tests/fixtures/epic100/README.md"}
+    assert unknown_documents("see slurm" + "-local.md trap 4 and README.md", known) == ["slurm" + "-local.md"]
+    assert unknown_documents("(fixtures/epic100/README.md)", known) == []
+
+
 def test_the_pattern_catches_each_kind_of_reference() -> None:
     for text in (
         "anchors" + "-models §2.1",

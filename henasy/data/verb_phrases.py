@@ -2,7 +2,7 @@
 
 HENASY's verb–entities contrastive loss (VEC, paper §3.3) aligns entity tokens with verb phrases that an
 LLM extracts from each narration. The file maps a narration ``clip_text`` to its list of verb phrases,
-the format such an LLM pass writes (layout.md); the synthetic generator writes ground truth in it.
+the format such an LLM pass writes (henasy/data/layout.py); the synthetic generator writes ground truth in it.
 """
 
 from __future__ import annotations

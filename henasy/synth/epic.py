@@ -8,7 +8,8 @@ csvs have ``id,key,instances,category``; the retrieval test csv repeats the vali
 csv lists each unique narration once with the id of its first clip; the relevancy pkl is a pickled float64
 array (clips × sentences) built with the JPoSE rule
 ``rel = 0.5·[same verb class] + 0.5·|N_i ∩ N_j| / |N_i ∪ N_j|`` over the ``all_noun_classes`` sets
-(JPoSE ``create_relevancy_files.py``; metric-semantics.md; built by henasy/data/relevancy.py).
+(mwray/Joint-Part-of-Speech-Embeddings @ a2a29f0 : src/scripts/create_relevancy_files.py; built by
+henasy/data/relevancy.py).
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ def unique_sentences(rows: list[EpicRow]) -> list[EpicRow]:
 
 
 def relevancy_matrix(videos: list[EpicRow], sentences: list[EpicRow]) -> np.ndarray:
-    """JPoSE relevancy (len(videos), len(sentences)) float64 (shared builder: henasy/data/relevancy.py)."""
+    """JPoSE relevancy (len(videos), len(sentences)) float64 (one builder for synthetic and real data: henasy/data/relevancy.py)."""
     return jpose_relevancy(
         [r.verb_class for r in videos],
         [r.noun_classes for r in videos],
