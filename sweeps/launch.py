@@ -362,16 +362,17 @@ def check_data_root(plan: Plan) -> None:
 
 
 def prepare(plan: Plan, *, progress: bool = True) -> str:
-    """Data and tracking store ready, manifest header written; returns the git commit."""
+    """Tracking store and data ready, manifest header written; returns the git commit."""
+    if plan.tracking_uri:  # first: an unusable store is named before any data is generated or checked
+        from sweeps.tracking import client, experiment_id
+
+        experiment_id(
+            client(plan.tracking_uri), plan.spec.name, plan.tracking_uri
+        )  # client() opens the store
     if plan.synth is not None:
         ensure_synthetic(plan.data_root, plan.synth, progress=progress)
     elif plan.check_data:
         check_data_root(plan)
-    if plan.tracking_uri:
-        from sweeps.tracking import client, ensure_store, experiment_id
-
-        ensure_store(plan.tracking_uri)
-        experiment_id(client(plan.tracking_uri), plan.spec.name, plan.tracking_uri)
     commit = git_commit()
     header = {
         "sweep": plan.spec.name,
