@@ -345,9 +345,11 @@ def job_context(
 def check_data_root(plan: Plan) -> None:
     """Refuse to submit when the benchmarks of the runs to submit miss annotation files or videos
     (``bench data check``); a generated synthetic set is complete by construction and is not checked."""
-    from henasy.data.preflight import NEEDS, check, text_line
+    from henasy.data.preflight import NEEDS, TRAINING, check, text_line
 
     names = sorted({b for run in plan.to_submit for b in run.benchmarks if b in NEEDS})
+    if any(run.train for run in plan.to_submit):
+        names.append(TRAINING)  # the EgoClip files and videos the rows train on
     if not names:
         return
     not_ready = [text_line(result) for result in check(plan.data_root, names) if not result.ready]

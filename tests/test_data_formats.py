@@ -89,7 +89,7 @@ def test_egoclip_good(tmp_path):
         ("tag_verb", "[1, ", 3, "tag_verb"),
         ("tag_noun", "[7]", 3, "outside the noun taxonomy"),
         ("clip_start", "abc", 3, "clip_start"),
-        ("clip_end", "1.0", 3, "before clip_start"),
+        ("clip_end", "inf", 3, "finite"),  # reversed bounds load: tests/test_real_ego4d.py
     ],
 )
 def test_egoclip_bad_cells(tmp_path, column, value, line, fragment):

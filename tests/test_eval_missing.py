@@ -163,3 +163,28 @@ def test_sweep_refuses_skip_for_a_benchmark_that_cannot_skip_before_any_job(
     argv += ["--out", str(tmp_path / "runs")]
     assert main(argv) == 2
     assert not (tmp_path / "runs").exists()
+
+
+def test_egtea_skip_drops_the_clips_of_a_missing_file(
+    synth_tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """EGTEA items are whole trimmed clips: a removed clip file is one skipped item per split naming it."""
+    from henasy.data.egtea import egtea_clip_relpath, load_action_index, load_split
+
+    root = tmp_path / "data"
+    shutil.copytree(synth_tiny, root)
+    layout = DatasetLayout(root)
+    classes = load_action_index(layout.egtea_action_idx)
+    clips = load_split(layout.egtea_split("test_split1"), classes)
+    gone = clips[0].clip_id
+    (layout.egtea_videos / egtea_clip_relpath(gone)).unlink()
+    out = tmp_path / "r.json"
+    argv = ["lavila_tiny", "egtea", "--data", str(root), "--out", str(out)]
+    assert _eval(*argv) == 2
+    assert gone in capsys.readouterr().err
+    assert _eval(*argv, "--on-missing", "skip") == 0
+    (rec,) = json.loads(out.read_text())
+    in_split = sum(c.clip_id == gone for c in clips)
+    assert rec["partial"] is True and rec["skipped_items"] == in_split >= 1
+    assert rec["n_items"] == len(clips) - in_split
+    assert rec["skipped_videos_total"] == 1 and rec["skipped_videos"][0].endswith(f"{gone}.mp4")

@@ -70,6 +70,40 @@ def test_validation_csv_loads_with_nan_narration_timestamps(real_root):
     assert df.set_index("narration_id").loc["P01_11_0", "all_nouns"] == ["plate"]
 
 
+def test_train_format_rows_load_and_join_the_action_vocabulary(real_root):
+    """The train csv's format, from the UDA source-train excerpt (the same 15 columns; ``EPIC_100_train.csv``
+    itself was not in the repository snapshot the excerpts come from): its empty timestamps are the ids of the official train list, and
+    ek100_cls's classes are the verb:noun pairs of train ∪ validation, with every narration of each pair."""
+    from benchmarks.ek100_cls import build_action_classes
+
+    layout = DatasetLayout(real_root)
+    shutil.copy(FIXTURES / "UDA_annotations" / "EPIC_100_uda_source_train.csv", layout.epic_csv("train"))
+    train = load_epic_annotations(layout.epic_csv("train"))
+    val = load_epic_annotations(layout.epic_csv("validation"))
+    assert len(train) == 8
+    missing = {
+        r["narration_id"] for r in _read_rows(FIXTURES / "EPIC_100_train_missing_timestamp_narrations.csv")
+    }
+    assert len(missing) == 117
+    nan_ids = set(train["narration_id"][np.isnan(train["narration_sec"])])
+    assert nan_ids == {"P01_09_660", "P01_09_789"} == missing & set(train["narration_id"])
+    assert train.set_index("narration_id").loc["P01_01_102", "all_noun_classes"] == [13, 3]
+    rows = [
+        (v, n, t)
+        for df in (train, val)
+        for v, n, t in zip(df["verb_class"], df["noun_class"], df["narration"])
+    ]
+    classes = build_action_classes(rows)
+    pairs = {f"{v}:{n}" for v, n, _ in rows}
+    assert classes.keys == sorted(pairs)  # string order: "0:19" < "0:2" < "0:49"
+    texts = dict(zip(classes.keys, classes.texts))
+    assert texts["0:2"] == ["take plate"]  # three validation clips, one narration
+    assert texts["3:3"] == [
+        "open door",
+        "open cupboard",
+    ]  # two train narrations of one pair, first-seen order
+
+
 def test_class_csvs_load(real_root):
     layout = DatasetLayout(real_root)
     verbs = load_epic_classes(layout.epic_classes_csv("verb"))

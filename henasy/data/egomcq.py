@@ -4,7 +4,8 @@ Format (EgoVLP): a dict keyed ``"0".."N-1"``; each item has ``answer`` (index of
 correct choice), ``query`` (a clip dict), ``choices`` (``"0".."4"`` → clip dicts) and ``types``
 (**1 = inter-video, 2 = intra-video**). Clip dicts carry ``video_uid``, ``clip_start``, ``clip_end``,
 ``clip_text`` (+ ``tag_verb``/``tag_noun`` and extras, kept optional). Times may be numbers or numeric
-strings (LaViLa wraps them in ``float()``).
+strings (LaViLa wraps them in ``float()``); they are read as EgoVLP reads them (``egovlp_clip_bounds``:
+negative → 0, a reversed pair in order), the same rule as for ``egoclip.csv``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from henasy.data.egoclip import egovlp_clip_bounds
 from henasy.data.parsing import JsonNode, read_json
 
 INTER_VIDEO = 1
@@ -43,10 +45,11 @@ class MCQItem:
 
 
 def _clip(node: JsonNode) -> MCQClip:
-    start = node["clip_start"].as_float(allow_string=True)
-    end = node["clip_end"].as_float(allow_string=True)
-    if end < start:
-        node.fail(f"clip_end {end} is before clip_start {start}", expected="clip_end >= clip_start")
+    # negative → 0, reversed → swapped (showlab/EgoVLP @ 928406c : data_loader/EgoClip_EgoMCQ_dataset.py)
+    bounds = egovlp_clip_bounds(
+        node["clip_start"].as_float(allow_string=True), node["clip_end"].as_float(allow_string=True)
+    )
+    start, end = float(bounds[0]), float(bounds[1])
     tags = {}
     for name in ("tag_verb", "tag_noun"):
         child = node.get(name)

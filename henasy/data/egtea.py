@@ -3,8 +3,13 @@
 Formats (LaViLa ``datasets.py`` egtea branch): each ``action_idx.txt`` line is
 ``<Verb/Noun words> <action_id>``; the class text is every token but the last with ``_`` → space,
 lower-cased, and the class index used for scoring is the line order (0-based). Split lines are
-``<clip_id> <action_id> <verb_id> <noun_id>`` (LaViLa uses the first two); the video of a clip is
-``cropped_clips/<first three '-' fields of clip_id>/<clip_id>.mp4``.
+``<clip_id> <action_id> <verb_id> <noun_id> [<noun_id> ...]`` (LaViLa uses the first two); the video of a clip
+is ``cropped_clips/<first three '-' fields of clip_id>/<clip_id>.mp4``.
+
+What the official files contain (EGTEA Gaze+ ``action_annotation``, readme of Mar 6th 2018): 106 classes
+with 1-based action ids in line order; class words with spaces, ``/`` and ``,`` (``Move Around pot 101``,
+``Inspect/Read recipe 1``, ``Put trash,trash_container 19``); split lines with one to three noun ids (an
+action on several objects: "VerbID (NounID_1, NounID_2)"), all kept in ``EgteaClip.noun_ids``.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ class EgteaClip:
     action_id: int
     class_index: int  # EgteaClass.index of action_id
     verb_id: int | None
-    noun_id: int | None
+    noun_id: int | None  # the first noun id (None when the line has none)
+    noun_ids: tuple[int, ...] = ()  # every noun id on the line (an action may involve up to three objects)
 
 
 def egtea_clip_relpath(clip_id: str) -> str:
@@ -93,7 +99,10 @@ def load_split(path: str | Path, classes: list[EgteaClass]) -> list[EgteaClip]:
                 expected=f"one of the {len(classes)} action ids of action_idx.txt",
             )
         verb = parse_int(tokens[2], path=path, line=n, column="verb_id") if len(tokens) > 2 else None
-        noun = parse_int(tokens[3], path=path, line=n, column="noun_id") if len(tokens) > 3 else None
+        # "VideoName ActionID VerbID (NounID_1, NounID_2)" (the annotation readme): 1-3 noun ids
+        # (tavis-siebert/gaze-guided-scene @ 9c7ff08 : data/egtea_gaze/action_annotation/test_split1.txt)
+        nouns = tuple(parse_int(t, path=path, line=n, column="noun_id") for t in tokens[3:])
         clip_id = check_path_component(tokens[0], path=path, line=n, column="clip_id")  # names the video file
-        clips.append(EgteaClip(clip_id, action_id, index_of[action_id], verb, noun))
+        noun = nouns[0] if nouns else None
+        clips.append(EgteaClip(clip_id, action_id, index_of[action_id], verb, noun, nouns))
     return clips

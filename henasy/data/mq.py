@@ -7,6 +7,13 @@ The converted ``clip_annotations.json`` that ``Evaluation/ego4d/eval_detection.p
 clip_uid: ``{video_id, clip_id, parent_start_sec, parent_end_sec, v_duration, subset, annotations:
 [primary labels {label, start_time, end_time, ...}]}``. Clip and video ids name feature-cache files and
 videos, so they must be safe file names (``henasy.data.paths``).
+
+What the official files and converter produce, and how it is read: the converter reads ``annotations`` only
+for videos whose ``split`` is not ``test``, so clips of ``moments_test_unannotated.json`` may have no
+``annotations`` key (read as no labels); ``clip_annotations.json`` keeps those test clips with
+``"subset": "test"`` and an empty ``annotations`` list, and copies each primary label dict whole (its
+``video_start_time``/``video_end_time``/``video_*_frame``/``primary`` keys are accepted). A label of zero
+length is kept; one whose ``end_time`` is before its ``start_time`` is an error.
 """
 
 from __future__ import annotations
@@ -81,9 +88,11 @@ def load_moments(path: str | Path) -> list[MQClip]:
         video_uid = video["video_uid"].as_path_component()
         split = video["split"].as_str() if video.has("split") else None
         for clip in video["clips"].elements():
+            # no "annotations" in test clips (EGO4D/episodic-memory @ 5275b95 : MQ/Convert_annotation.py)
+            annotations = clip["annotations"].elements() if clip.has("annotations") else iter(())
             segments = [
                 _segment(label, primary_required=True)
-                for ann in clip["annotations"].elements()
+                for ann in annotations
                 for label in ann["labels"].elements()
             ]
             clips.append(

@@ -9,6 +9,9 @@ yields the videos it would decode, with the video source the protocol builds (``
 — and ``SingleFileSource`` for EPIC ``<participant>/<video_id>.MP4`` and EGTEA clips). A change to what a
 protocol reads must be mirrored in its declaration.
 
+``training`` (``TRAINING``) is declared the same way for EgoClip pretraining (``henasy/training/run.py``):
+the two taxonomies, ``egoclip.csv`` and the chunk folders of the videos it names.
+
 A video is *present* when its source finds it (a single file, or a chunk folder with at least one chunk
 file). With ``decode=True`` each present video is also opened with decord (``ClipLoader.video_info``): its
 first annotated frame is read and its length must reach the end of every annotated window, with the same
@@ -161,6 +164,30 @@ def _grounding(layout: DatasetLayout, n: _Needs) -> None:
             n.missing_files.append(Path(it.mask_path))
 
 
+def _training(layout: DatasetLayout, n: _Needs) -> None:
+    """EgoClip pretraining (henasy/training/run.py): both taxonomies, ``egoclip.csv`` checked against their
+    sizes, and the chunk folder of every video the csv names (one window per video: its first clip start to
+    its last clip end, which is what presence and ``--decode`` coverage need)."""
+    from henasy.data.egoclip import load_egoclip
+    from henasy.data.taxonomy import load_taxonomy
+
+    verbs = n.parse(load_taxonomy, layout.verb_taxonomy_csv)
+    nouns = n.parse(load_taxonomy, layout.noun_taxonomy_csv)
+    if verbs is None or nouns is None:
+        return
+    table = n.parse(
+        lambda path: load_egoclip(path, verb_taxonomy=verbs, noun_taxonomy=nouns), layout.egoclip_csv
+    )
+    if table is None or len(table) == 0:
+        return
+    spans = table.groupby("video_uid", sort=True).agg(start=("clip_start", "min"), end=("clip_end", "max"))
+    source = AutoSource(layout.ego4d_videos)
+    for video_uid, start, end in zip(spans.index, spans["start"], spans["end"]):
+        n.video(source, str(video_uid), max(0.0, float(start)), float(end))
+
+
+TRAINING = "training"  # the pseudo-benchmark name of EgoClip pretraining in `bench data check`
+
 NEEDS: dict[str, Callable[[DatasetLayout, _Needs], None]] = {
     "egomcq": _egomcq,
     "ek100_mir": _ek100_mir,
@@ -169,6 +196,7 @@ NEEDS: dict[str, Callable[[DatasetLayout, _Needs], None]] = {
     "egonlq": _egonlq,
     "egomq": _egomq,
     "grounding": _grounding,
+    TRAINING: _training,
 }
 
 
