@@ -19,6 +19,10 @@ the official ones, so the released ``ObjDecoder`` ``state_dict`` loads into ``He
   feature; object/noun embeddings = ``obj_proj`` of the other queries.
 - Losses (§3.3): EgoNCE variant (τ 0.07, mean log-softmax over the positive set) + DETR box loss (hands vs
   queries 0–1, objects vs 2–11, per frame; L1 ×5, GIoU ×2) + 0.5 × noun matching contrastive loss.
+  The EgoNCE texts are each clip's LaViLa-rephrased captions when the batch has them (``rephrased_text``,
+  henasy/data/rephrased.py: up to 5 per clip, every one a positive of its clip, ``run/train.py``); the noun
+  targets are the caption noun lists (``caption_noun_tags``, henasy/data/caption_nouns.py, HH
+  ``extract_noun``) when the batch has them, else the tagged nouns without the excluded ones.
 
 Inference is one parallel pass (``autoregressive = False``), see ``HelpingHands.autoregressive``.
 """
@@ -62,9 +66,10 @@ TSF_LARGE_CONFIG = replace(
     text_heads=12,
 )
 
-# Official caption-noun exclusions (``EgoClip_EgoMCQ_dataset.extract_noun``) plus "floor", named in the comment
-# next to the noun indices zeroed before EgoNCE (``run/train.py`` ``prepare_data``: "hand/person and
-# background nouns like floor, ground"; the indices 102, 504, 364, 321, 556 are matched here by name).
+# Noun classes zeroed in the EgoNCE tags (``run/train.py`` ``prepare_data``: indices 102, 504, 364, 321, 556,
+# "hand/person and background nouns like floor, ground"), matched here by name: the official caption-word
+# exclusions (``extract_noun``, henasy/data/caption_nouns.py CAPTION_EXCLUDED_WORDS) plus "floor". Without
+# caption noun lists in the batch, the noun targets are the tagged nouns minus these classes.
 EXCLUDED_NOUNS = (
     "hand",
     "leg",
@@ -291,7 +296,11 @@ class ObjectDecoder(nn.Module):
 
 
 def mean_positive_nce(logits: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-    """HH ``EgoNCE`` (§3.3): −mean_i (1/|P_i|) Σ_{p∈P_i} log softmax(logits_i)_p − (the same over columns)."""
+    """HH ``EgoNCE`` (§3.3): −mean_i (1/|P_i|) Σ_{p∈P_i} log softmax(logits_i)_p − (the same over columns).
+
+    ``logits`` (M, B̃): M text rows (with rephrased captions, several per clip) against B̃ videos; ``positives``
+    (M, B̃) bool. Every row and every column needs at least one positive.
+    """
     pos = positives.to(logits.dtype)
     rows = (logits.log_softmax(dim=1) * pos).sum(1) / pos.sum(1)
     cols = (logits.T.log_softmax(dim=1) * pos.T).sum(1) / pos.sum(0)
@@ -350,6 +359,9 @@ class HelpingHands(nn.Module):
     # ``model(video_grid)`` call (model/tfm_decoder.py @ 46a3852). HENASY's Table 5 marks HelpingHands as
     # autoregressive; the cost table reports both that claim and this fact.
     autoregressive = False
+    # EgoNCE with LaViLa-rephrased caption positives (run/train.py prepare_data): the trainer attaches
+    # ``rephrased_text`` / ``rephrased_valid`` when data.rephrased_captions finds the file.
+    uses_rephrased_captions = True
 
     def __init__(self, config: HelpingHandsConfig | None = None) -> None:
         super().__init__()
@@ -464,36 +476,75 @@ class HelpingHands(nn.Module):
     def training_losses(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         """HH objective (§3.3): EgoNCE variant + box loss + 0.5 × noun matching; each term also reported.
 
-        ``batch``: ``video`` (B̃, C, T, H, W), ``text`` (B̃, L) ids; optional ``verb_tags``/``noun_tags``
-        multi-hot (B̃, ·); ``boxes`` (B', T, 4, 4) normalised x1y1x2y2 (rows 0–1 hands, 2–3 objects) with
-        ``box_valid`` (or ``box_mask``) (B', T, 4), tensors or per-clip lists, for the first B' ≤ B̃ clips.
-        The box term needs ``boxes``; the noun term needs ``bind_data`` and ``noun_tags``.
+        ``batch``: ``video`` (B̃, C, T, H, W), ``text`` (B̃, L) ids; optional ``rephrased_text`` (B̃, R, L) ids with
+        ``rephrased_valid`` (B̃, R) bool (each clip's captions, the narration first; they replace ``text`` in
+        EgoNCE); optional ``verb_tags``/``noun_tags`` multi-hot (B̃, ·) and ``caption_noun_tags`` (B̃, V) (the
+        noun targets; default: ``noun_tags``); ``boxes`` (B', T, 4, 4) normalised x1y1x2y2 (rows 0–1 hands,
+        2–3 objects) with ``box_valid`` (or ``box_mask``) (B', T, 4), tensors or per-clip lists, for the first
+        B' ≤ B̃ clips. The box term needs ``boxes``; the noun term needs ``bind_data`` and noun tags.
         """
         missing = [key for key in ("video", "text") if key not in batch]
         if missing:
             raise ValueError(f"training batch lacks {missing}; it has keys {sorted(batch)}")
         states = self.query_states(batch["video"])  # (L, B̃, Q, C)
         video = F.normalize(self.decoder.obj_proj(states[-1, :, -1]), dim=-1)  # (B̃, E)
-        text = self.encode_text(batch["text"])  # (B̃, E)
+        text, valid = self._caption_embeddings(batch)  # (B̃·R, E), (B̃·R,) bool
         verbs, nouns = batch.get("verb_tags"), batch.get("noun_tags")
         if nouns is not None and len(self.noun_excluded) == nouns.shape[-1]:
             nouns = nouns.masked_fill(self.noun_excluded.to(nouns.device), 0)  # run/train.py prepare_data
         video, text = gather_with_grad(video), gather_with_grad(text)  # global batch under DDP
+        valid = gather_with_grad(valid.to(torch.uint8)).bool()  # as uint8: every backend gathers it
         verbs, nouns = gather_optional(verbs), gather_optional(nouns)
-        positives = egonce_positive_mask(video.shape[0], verbs, nouns, device=video.device)
-        nce = mean_positive_nce(text @ video.T / self.config.loss_temperature, positives)
+        positives = egonce_positive_mask(video.shape[0], verbs, nouns, device=video.device)  # (B̃, B̃)
+        # text row r belongs to clip r // R: its positives are that clip's (HH EgoNCE multi_pad_mask branch)
+        owner = torch.arange(video.shape[0], device=video.device).repeat_interleave(
+            text.shape[0] // video.shape[0]
+        )
+        valid = valid.to(video.device)
+        logits = text[valid] @ video.T / self.config.loss_temperature  # (M, B̃)
+        nce = mean_positive_nce(logits, positives[owner[valid]])
         out = {"egonce": nce.detach()}
+        if "rephrased_text" in batch:  # how many positive captions a clip had on average (1 = narration only)
+            out["captions_per_clip"] = valid.float().sum() / video.shape[0]
         loss = nce
         box = self._box_loss(states, batch)
         if box is not None:
             loss = loss + box
             out["box"] = box.detach()
-        noun = self._noun_loss(states[-1], batch.get("noun_tags"))
+        caption_nouns = batch.get("caption_noun_tags")
+        if caption_nouns is not None:  # HH extract_noun lists, built by the data pipeline (caption_nouns.py)
+            noun = self._noun_loss(states[-1], caption_nouns, exclude=False)
+        else:
+            noun = self._noun_loss(states[-1], batch.get("noun_tags"))
         if noun is not None:
             loss = loss + self.config.noun_loss_weight * noun
             out["noun"] = noun.detach()
         out["loss"] = loss
         return out
+
+    def _caption_embeddings(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+        """EgoNCE text embeddings (B̃·R, E) and which rows are captions (B̃·R,) bool; R = 1 without rephrasings.
+
+        Padding rows are zero and marked invalid (HH masks them with −inf and drops them, ``EgoNCE``); only the
+        valid captions go through the text tower.
+        """
+        captions = batch.get("rephrased_text")
+        if captions is None:
+            text = self.encode_text(batch["text"])  # (B̃, E)
+            return text, torch.ones(text.shape[0], dtype=torch.bool, device=text.device)
+        valid = batch.get("rephrased_valid")
+        if valid is None or captions.dim() != 3 or tuple(valid.shape) != tuple(captions.shape[:2]):
+            raise ValueError(
+                "batch['rephrased_text'] must be (B, R, L) token ids with batch['rephrased_valid'] (B, R); got "
+                f"{tuple(captions.shape)} and {None if valid is None else tuple(valid.shape)}"
+            )
+        if captions.shape[0] != batch["video"].shape[0] or not bool(valid[:, 0].all()):
+            raise ValueError("every clip needs its narration as rephrased caption 0 (rephrased_valid[:, 0])")
+        valid = valid.to(captions.device).bool().flatten()  # (B̃·R,)
+        encoded = self.encode_text(captions.flatten(0, 1)[valid])  # (M, E)
+        text = encoded.new_zeros(valid.shape[0], encoded.shape[-1])
+        text[valid] = encoded
+        return text, valid
 
     def _box_loss(self, states: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor | None:
         """Hands vs queries 0–1 and objects vs 2–11, per frame; every layer when ``box_aux_loss`` (§3.3)."""
@@ -522,15 +573,20 @@ class HelpingHands(nn.Module):
         objects = set_box_loss(pred[:, :, self.objects], targets[:, 2:], valid[:, 2:], **weights)
         return self.config.box_loss_scale * (hands + objects)
 
-    def noun_targets(self, noun_tags: torch.Tensor) -> torch.Tensor:
-        """(B, V) multi-hot tags → (B, max_nouns) vocabulary indices (ascending, −1 padded), without the
-        excluded hand/person/background nouns (HH ``extract_noun`` keeps up to 4 tagged nouns per caption)."""
-        tags = (noun_tags > 0) & ~self.noun_excluded.to(noun_tags.device)  # (B, V)
+    def noun_targets(self, noun_tags: torch.Tensor, *, exclude: bool = True) -> torch.Tensor:
+        """(B, V) multi-hot tags → (B, max_nouns) vocabulary indices (ascending, −1 padded); with ``exclude``
+        without the excluded hand/person/background nouns (HH ``extract_noun`` keeps up to 4 nouns per
+        caption; caption noun lists from the data pipeline are already built that way: ``exclude=False``)."""
+        tags = noun_tags > 0  # (B, V)
+        if exclude:
+            tags = tags & ~self.noun_excluded.to(noun_tags.device)
         order = torch.arange(tags.shape[1], device=tags.device).expand_as(tags)
         ranked = torch.where(tags, order, tags.shape[1]).sort(dim=1).values[:, : self.config.max_nouns]
         return ranked.masked_fill(ranked >= tags.shape[1], -1)
 
-    def _noun_loss(self, last: torch.Tensor, noun_tags: torch.Tensor | None) -> torch.Tensor | None:
+    def _noun_loss(
+        self, last: torch.Tensor, noun_tags: torch.Tensor | None, *, exclude: bool = True
+    ) -> torch.Tensor | None:
         """HH word contrastive loss on the last layer's hand + object queries (§3.3)."""
         if noun_tags is None or len(self.noun_features) == 0:
             return None
@@ -543,7 +599,7 @@ class HelpingHands(nn.Module):
         return noun_matching_loss(
             vocab,
             queries,
-            self.noun_targets(noun_tags.to(last.device)),
+            self.noun_targets(noun_tags.to(last.device), exclude=exclude),
             temperature=self.config.loss_temperature,
             threshold=self.config.noun_threshold,
         )

@@ -13,9 +13,15 @@ EgoVLP / HelpingHands ``utils/mAP.py`` (formulas re-derived here, no code taken 
 Rows of the matrices are videos (video→text queries); text→video uses the transposes. The real test
 matrix is 9,668 × 3,842, so queries are processed in blocks of rows (``_BLOCK_ELEMENTS`` entries each),
 one sort per block shared by mAP and nDCG.
+
+EK100-CLS verb / noun scores from action scores (``ek100_cls_marginals``): sums of action probabilities per
+verb and per noun, as LaViLa ``lavila/utils/evaluation_ek100cls.py`` (``get_marginal_indexes``,
+``marginalize``) computes them.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -158,3 +164,72 @@ def ek100_mir_metrics(
     result["mAP_avg"] = (result["mAP_v2t"] + result["mAP_t2v"]) / 2
     result["nDCG_avg"] = (result["nDCG_v2t"] + result["nDCG_t2v"]) / 2
     return {key: result[key] for key in ("mAP_v2t", "mAP_t2v", "mAP_avg", "nDCG_v2t", "nDCG_t2v", "nDCG_avg")}
+
+
+# ------------------------------------------------------------------------------------- EK100-CLS marginals
+# Rows of action probabilities per block when marginalising (float64 temporaries of block × classes).
+_MARGINAL_BLOCK_ROWS = 1024
+
+
+def ek100_marginal_indexes(action_parts: np.ndarray) -> list[np.ndarray]:
+    """For each verb (or noun) id ``0..max(action_parts)``, the indexes of the action classes holding it.
+
+    ``action_parts`` (C,) is the verb (or noun) class of each action class, in action-class order. Mirrors
+    LaViLa ``lavila/utils/evaluation_ek100cls.get_marginal_indexes`` (from RULSTM): an id that no action class
+    holds gets ``[0]``, i.e. the probability of action class 0 (an official quirk, kept).
+    """
+    parts = np.asarray(action_parts)
+    if parts.ndim != 1 or parts.size == 0 or parts.dtype.kind not in "iu" or parts.min() < 0:
+        raise BenchError(
+            f"action_parts: expected a non-empty 1-D vector of non-negative class ids, got shape {parts.shape} "
+            f"dtype {parts.dtype}"
+        )
+    groups = [np.flatnonzero(parts == v) for v in range(int(parts.max()) + 1)]
+    return [g if g.size else np.zeros(1, dtype=np.int64) for g in groups]
+
+
+def ek100_marginalize(probs: np.ndarray, indexes: list[np.ndarray]) -> np.ndarray:
+    """(N, C) action probabilities → (N, len(indexes)): column v = sum of ``probs`` over ``indexes[v]``.
+
+    LaViLa ``evaluation_ek100cls.marginalize`` (verb / noun scores as sums of action probabilities).
+    """
+    p = float_matrix("probs", probs)
+    for v, group in enumerate(indexes):
+        if group.size and (group.min() < 0 or group.max() >= p.shape[1]):
+            raise BenchError(f"indexes[{v}] names an action class outside 0..{p.shape[1] - 1}")
+    member = np.zeros((p.shape[1], len(indexes)), dtype=np.float64)  # (C, V) one column per verb/noun
+    for v, group in enumerate(indexes):
+        member[group, v] = 1.0
+    return p.astype(np.float64, copy=False) @ member  # (N, V)
+
+
+def ek100_cls_marginals(
+    logits: np.ndarray, action_verbs: np.ndarray, action_nouns: np.ndarray, temperature: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Verb and noun scores (N, V), (N, M) from zero-shot action scores (N, C): marginal probabilities.
+
+    Action probabilities = ``softmax(logits / temperature)`` over the C action classes (float64, max
+    subtracted), then summed per verb and per noun with :func:`ek100_marginal_indexes` /
+    :func:`ek100_marginalize` (LaViLa ``main_finetune_classification.py`` marginalises the softmax of its
+    action head the same way). V = max verb id + 1, M = max noun id + 1. The zero-shot LaViLa script reports
+    action accuracy only, so ``temperature`` (the softmax scale of the cosines) is this protocol's choice.
+    """
+    scores = float_matrix("logits", logits)
+    if not (isinstance(temperature, (int, float)) and temperature > 0 and math.isfinite(temperature)):
+        raise BenchError(f"temperature must be a positive finite number, got {temperature!r}")
+    verbs, nouns = np.asarray(action_verbs), np.asarray(action_nouns)
+    if verbs.shape != (scores.shape[1],) or nouns.shape != (scores.shape[1],):
+        raise BenchError(
+            f"action_verbs {verbs.shape} and action_nouns {nouns.shape} must both have shape "
+            f"({scores.shape[1]},): one verb and one noun class per action class (column of logits)"
+        )
+    verb_groups, noun_groups = ek100_marginal_indexes(verbs), ek100_marginal_indexes(nouns)
+    verb_out = np.empty((scores.shape[0], len(verb_groups)), dtype=np.float64)
+    noun_out = np.empty((scores.shape[0], len(noun_groups)), dtype=np.float64)
+    for start in range(0, scores.shape[0], _MARGINAL_BLOCK_ROWS):
+        block = scores[start : start + _MARGINAL_BLOCK_ROWS].astype(np.float64) / temperature  # (b, C)
+        block = np.exp(block - block.max(axis=1, keepdims=True))
+        block /= block.sum(axis=1, keepdims=True)  # (b, C) softmax over action classes
+        verb_out[start : start + len(block)] = ek100_marginalize(block, verb_groups)
+        noun_out[start : start + len(block)] = ek100_marginalize(block, noun_groups)
+    return verb_out, noun_out

@@ -12,6 +12,7 @@ function                   units        official source
 ``ek100_mir_metrics``      fraction     JPoSE ``mAP.py`` / ``nDCG.py`` (LaViLa ``evaluation_ek100mir.py``)
 ``topk_accuracy``          percent      LaViLa ``lavila/utils/evaluation.accuracy``
 ``mean_class_accuracy``    percent      LaViLa ``get_mean_accuracy`` on sklearn ``confusion_matrix``
+``ek100_cls_marginals``    scores       LaViLa ``evaluation_ek100cls.marginalize`` (verb/noun from action)
 ``nlq_recall``             fraction     Ego4D ``NLQ/VSLNet/utils/evaluate_ego4d_nlq.py``
 ``mq_detection_map``       fraction     Ego4D ``MQ/Evaluation/ego4d/eval_detection.py``
 ``mq_retrieval_recall``    fraction     Ego4D ``MQ/Evaluation/ego4d/get_retrieval_performance.py``
@@ -28,11 +29,20 @@ import numpy as np
 
 from benchmarks._metrics_checks import float_matrix, int_vector
 from benchmarks._metrics_ego4d import mq_detection_map, mq_retrieval_recall, nlq_recall
-from benchmarks._metrics_ek100 import ek100_mir_metrics, ek100_mir_per_query
+from benchmarks._metrics_ek100 import (
+    ek100_cls_marginals,
+    ek100_marginal_indexes,
+    ek100_marginalize,
+    ek100_mir_metrics,
+    ek100_mir_per_query,
+)
 from henasy.core.errors import BenchError
 
 __all__ = [
     "egomcq_accuracy",
+    "ek100_cls_marginals",
+    "ek100_marginal_indexes",
+    "ek100_marginalize",
     "ek100_mir_metrics",
     "ek100_mir_per_query",
     "mean_class_accuracy",

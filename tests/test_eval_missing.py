@@ -179,7 +179,16 @@ def test_egtea_skip_drops_the_clips_of_a_missing_file(
     gone = clips[0].clip_id
     (layout.egtea_videos / egtea_clip_relpath(gone)).unlink()
     out = tmp_path / "r.json"
-    argv = ["lavila_tiny", "egtea", "--data", str(root), "--out", str(out)]
+    argv = [
+        "lavila_tiny",
+        "egtea",
+        "--data",
+        str(root),
+        "--out",
+        str(out),
+        "--option",
+        "egtea.protocol=single_view",
+    ]
     assert _eval(*argv) == 2
     assert gone in capsys.readouterr().err
     assert _eval(*argv, "--on-missing", "skip") == 0

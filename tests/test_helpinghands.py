@@ -404,3 +404,80 @@ def test_training_losses_without_boxes_or_vocabulary_and_bad_boxes(tiny):
     tiny.bind_data(["a", "b"])
     with pytest.raises(ValueError, match="noun_tags have 7 classes"):
         tiny.training_losses({**plain, "noun_tags": batch["noun_tags"]})
+
+
+# ----------------------------------------------------------------------------- rephrased-caption positives
+
+
+def test_mean_positive_nce_with_several_captions_per_clip_by_hand():
+    # 3 text rows against 2 videos: texts 0 and 1 are captions of video 0 (narration + a paraphrase), text 2 of
+    # video 1 (HH EgoNCE, multi_pad_mask branch: row r's positive is its own clip; columns average over the
+    # clip's captions)
+    logits = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])
+    positives = torch.tensor([[True, False], [True, False], [False, True]])
+    lp = 1 - math.log(1 + math.e)  # log-softmax of (1, 0) at the 1
+    rows = (lp - math.log(2) + lp) / 3  # text → video, mean over the 3 texts
+    big = math.log(math.e + 2)  # column softmax over the 3 texts: (1, 0, 0) and (0, 0, 1)
+    cols = ((1 - big) + (0 - big)) / 2 / 2 + (1 - big) / 2  # video 0: mean of 2 positives; video 1: 1
+    assert mean_positive_nce(logits, positives).item() == pytest.approx(-rows - cols, abs=1e-6)
+
+
+def _captions(model: HelpingHands, lists: list[list[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, 5, L) ids and (B, 5) validity, as TrainCollate builds them."""
+    ids = torch.zeros(len(lists), 5, model.tokenize([""]).shape[-1], dtype=torch.long)
+    valid = torch.zeros(len(lists), 5, dtype=torch.bool)
+    for i, captions in enumerate(lists):
+        ids[i, : len(captions)] = model.tokenize(captions)
+        valid[i, : len(captions)] = True
+    return ids, valid
+
+
+def test_rephrased_captions_are_extra_positives_of_their_clip(tiny):
+    texts = ["#C C takes a cup", "#C C opens a jar", "#C C cuts a bread"]
+    video = _video(tiny, 3, seed=5)
+    lists = [
+        [texts[0], "#C C grabs a mug", "#C C picks up a cup"],
+        [texts[1]],
+        [texts[2], "#C C slices a loaf"],
+    ]
+    ids, valid = _captions(tiny, lists)
+    batch = {"video": video, "text": tiny.tokenize(texts), "rephrased_text": ids, "rephrased_valid": valid}
+    with torch.no_grad():
+        out = tiny.training_losses(batch)
+        v = tiny.encode_video(video)  # (3, E)
+        t = tiny.encode_text(tiny.tokenize([c for captions in lists for c in captions]))  # (6, E)
+        owner = torch.tensor([0, 0, 0, 1, 2, 2])
+        expected = mean_positive_nce(t @ v.T / 0.07, torch.eye(3, dtype=torch.bool)[owner])
+        plain = tiny.training_losses({"video": video, "text": tiny.tokenize(texts)})
+    assert out["egonce"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert out["captions_per_clip"].item() == pytest.approx(2.0)
+    assert abs(out["egonce"].item() - plain["egonce"].item()) > 1e-3  # the paraphrases change the loss
+    # narration alone in every clip (the file had nothing, or its first caption did not match): plain EgoNCE
+    ids, valid = _captions(tiny, [[t] for t in texts])
+    with torch.no_grad():
+        alone = tiny.training_losses({**batch, "rephrased_text": ids, "rephrased_valid": valid})
+    assert alone["egonce"].item() == pytest.approx(plain["egonce"].item(), rel=1e-6)
+    with pytest.raises(ValueError, match="narration as rephrased caption 0"):
+        tiny.training_losses({**batch, "rephrased_valid": torch.zeros_like(valid)})
+
+
+def test_caption_noun_lists_are_the_noun_targets_when_given(tiny):
+    tiny.bind_data(["cup_(mug)", "hand", "bowl", "floor", "knife", "pan", "egg"])
+    tags = torch.tensor([[1.0, 1, 0, 1, 0, 0, 0]])
+    assert tiny.noun_targets(tags).tolist() == [[0, -1, -1, -1]]  # tags: hand and floor classes dropped
+    # a caption noun list is used as built (HH extract_noun leaves "floor" in; it excludes words, not classes)
+    assert tiny.noun_targets(tags, exclude=False).tolist() == [[0, 1, 3, -1]]
+    batch = _batch(tiny)
+    plain = {k: batch[k] for k in ("video", "text")}
+    caption = torch.zeros(4, 7)
+    caption[:, 3] = 1.0  # every clip's list: "floor" alone
+    with torch.no_grad():
+        by_tags = tiny.training_losses({**plain, "noun_tags": tags.expand(4, -1)})["noun"]
+        by_list = tiny.training_losses(
+            {**plain, "noun_tags": tags.expand(4, -1), "caption_noun_tags": caption}
+        )["noun"]
+        last = tiny.query_states(plain["video"])[-1]
+        floor_only = tiny._noun_loss(last, caption, exclude=False)  # target: class 3 in every clip
+        cup_only = tiny._noun_loss(last, tags.expand(4, -1))  # target: class 0 in every clip
+    assert by_list.item() == pytest.approx(floor_only.item(), rel=1e-6)
+    assert by_tags.item() == pytest.approx(cup_only.item(), rel=1e-6)

@@ -85,6 +85,72 @@ def test_tag_merge_matches_hand_computed_eq4(monkeypatch: pytest.MonkeyPatch) ->
     assert torch.allclose(out[1, 1], torch.tensor([3.0, 11.0]))  # g1 + mean(all three)
 
 
+def test_fresh_groupvit_tag_computes_eq4_and_plain_has_no_extra_layers() -> None:
+    torch.manual_seed(0)
+    groupvit, plain = TemporalAwareGrouping(8).eval(), TemporalAwareGrouping(8, block="plain").eval()
+    shared = {k: v for k, v in groupvit.state_dict().items() if k in plain.state_dict()}
+    plain.load_state_dict(shared)  # same W_q, W_i, LayerNorms
+    assert set(groupvit.state_dict()) - set(plain.state_dict()) == {
+        f"{m}.{p}"
+        for m in ("value_proj", "out_proj", "norm_mlp", "mlp.fc1", "mlp.fc2")
+        for p in ("weight", "bias")
+    }
+    groups, inputs = torch.randn(2, 3, 8), torch.randn(2, T * 5, 8)
+    assert torch.allclose(groupvit(groups, inputs, T).tokens, plain(groups, inputs, T).tokens, atol=1e-6)
+    with pytest.raises(ValueError, match="TAG block must be one of"):
+        TemporalAwareGrouping(8, block="slot")
+
+
+def test_tag_groupvit_block_hand_computed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # App. B.1 / GroupViT GroupingBlock: o = g + W_o(mean of W_v i over the group); o ← o + MLP(LN(o))
+    tag = TemporalAwareGrouping(2, mlp_ratio=1.0).eval()  # MLP hidden width 2
+    logits = torch.tensor([[[[5.0, 5.0], [0.0, 0.0]]]])  # (B=1, T=1, Q=2, I=2): both tokens → group 0
+    monkeypatch.setattr(tag, "logits", lambda g, f: logits)
+    with torch.no_grad():
+        tag.value_proj.weight.copy_(torch.tensor([[2.0, 0.0], [0.0, 1.0]]))  # W_v i = (2 i_0, i_1) + (1, 0)
+        tag.value_proj.bias.copy_(torch.tensor([1.0, 0.0]))
+        tag.out_proj.weight.copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))  # W_o swaps the two channels
+        tag.out_proj.bias.zero_()
+        tag.mlp.fc1.weight.copy_(torch.eye(2))
+        tag.mlp.fc1.bias.zero_()
+        tag.mlp.fc2.weight.copy_(torch.eye(2))
+        tag.mlp.fc2.bias.zero_()
+    groups = torch.tensor([[[1.0, 0.0], [0.0, 0.0]]])  # (1, Q=2, D=2)
+    inputs = torch.tensor([[[1.0, 2.0], [3.0, 6.0]]])  # (1, I=2, D=2)
+    out = tag(groups, inputs, num_frames=1).tokens[0]  # (Q, D)
+    # group 0: W_v i = (3, 2), (7, 6) → mean (5, 4) → W_o (4, 5) → + g0 = (5, 5); LN((5, 5)) = 0 → MLP adds 0
+    assert torch.allclose(out[0], torch.tensor([5.0, 5.0]), atol=1e-5)
+    # group 1 is empty: g1 = (0, 0) alone (W_o bias 0); LN(0) = 0, so it stays (0, 0)
+    assert torch.allclose(out[1], torch.zeros(2), atol=1e-5)
+    groups = torch.tensor([[[1.0, 2.0], [0.0, 0.0]]])  # g0 = (1, 2): o = (5, 7) before the MLP
+    out = tag(groups, inputs, num_frames=1).tokens[0]
+    gelu = torch.nn.functional.gelu(torch.tensor([-1.0, 1.0]))  # LN((5, 7)) = (−1, 1) (up to LN's ε)
+    assert torch.allclose(out[0], torch.tensor([5.0, 7.0]) + gelu, atol=1e-4)
+
+
+def test_model_tag_merge_uses_groupvit_init_so_segments_keep_their_group_token() -> None:
+    # GroupViT @ 1757819 : models/group_vit.py, _init_weights: Linear ~ trunc-normal(0.02), bias 0. For x with
+    # i.i.d. unit entries, E‖W_o W_v x‖² = (0.02² D)² ‖x‖², so at D = 96 the merged term is ≈ 0.0384 ‖x‖
+    # (identity init: exactly ‖x‖, Eq. 4), and a random Gumbel partition barely moves the segment token.
+    torch.manual_seed(0)
+    default, eq4 = henasy_tiny(), henasy_tiny(tag_merge_init="identity")
+    for tag in (default.local_encoder.boot_grouping, default.local_encoder.entity_grouping):
+        assert tag.merge_init == "groupvit"
+        for layer in (tag.value_proj, tag.out_proj, tag.mlp.fc1, tag.mlp.fc2):
+            assert 0.018 < layer.weight.std().item() < 0.022 and not layer.bias.any()
+    tag = default.local_encoder.boot_grouping
+    x = torch.randn(64, 96)  # (N, D)
+    with torch.no_grad():
+        ratio = (tag.out_proj(tag.value_proj(x)).norm() / x.norm()).item()
+    assert ratio == pytest.approx(0.02**2 * 96, rel=0.25)
+    identity = eq4.local_encoder.boot_grouping
+    assert torch.equal(identity.value_proj.weight, torch.eye(96)) and not identity.mlp.fc2.weight.any()
+    with pytest.raises(BenchError, match="tag_merge_init must be one of"):
+        henasy_tiny(tag_merge_init="xavier")
+    with pytest.raises(ValueError, match="merge_init must be one of"):
+        TemporalAwareGrouping(8, merge_init="xavier")
+
+
 def test_straight_through_gradients_are_nonzero() -> None:
     probs = torch.tensor([[0.2, 0.5, 0.3]], requires_grad=True)
     hard = straight_through_one_hot(probs, dim=1)
@@ -276,11 +342,36 @@ def test_henasy_checkpoint_round_trip(tmp_path) -> None:
         henasy_tiny(num_entities=3).load_checkpoint(path)
 
 
+def test_patch_embedding_is_computed_once_and_layers_match_lavila(
+    tiny: HenasyModel, clip: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+    embed = tiny.visual.embed_patches
+    monkeypatch.setattr(tiny.visual, "embed_patches", lambda v: calls.append(1) or embed(v))
+    with torch.no_grad():
+        layers, last = tiny.global_patch_layers(clip)
+        assert len(calls) == 1  # issue 17: one patch embedding per forward (§4.1 z^0 feeds both encoders)
+        _, per_block = tiny.visual.forward_features(clip, return_all_tokens=True)  # LaViLa's own loop
+        first = tiny.visual.ln_pre(embed(clip))
+    reference = [first, *per_block][: tiny.local_encoder.layers_needed]
+    assert all(torch.equal(a, b[:, 1:]) for a, b in zip(layers, reference, strict=True))
+    assert torch.equal(last, per_block[-1][:, 1:])
+
+
 # -------------------------------------------------------------------------------------------- presets
 def test_paper_preset_builds_on_meta_with_its_breakdown() -> None:
     model = build_on_meta("henasy")
     counts = parameter_counts(model)
-    assert abs(counts["params_total"] - 291e6) < 15e6  # the paper's 291 M (Table 5)
+    assert abs(counts["params_total"] - 291e6) < 2e6  # the paper's 291 M (Table 5)
+    tag = sum(p.numel() for p in model.local_encoder.boot_grouping.parameters())
+    d = 768  # module docstring of henasy/model/grouping.py: per TAG block at width D
+    assert (
+        tag
+        == (4 * d + 2 * (d * d + d)) + 2 * (d * d + d) + (2 * d + 4 * d * d + 4 * d + 4 * d * d + d)
+        == 7_089_408
+    )
+    plain = parameter_counts(create_model("henasy", meta=True, tag_block="plain"))["params_total"]
+    assert counts["params_total"] - plain == 2 * (tag - 1_184_256)  # two TAG blocks, GroupViT's extra layers
     modules = counts["modules"]
     assert {"visual", "transformer", "local_encoder", "decoder", "entity_projection"} <= set(modules)
     trainable = (

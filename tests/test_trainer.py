@@ -527,3 +527,102 @@ def test_unreadable_videos_raise_or_are_skipped(
     summary = json.loads((tmp_path / "lenient" / "summary.json").read_text())
     assert summary["finished"] and summary["skipped_clips"]["skipped"] > 0
     assert uids[0] in summary["skipped_clips"]["examples"][0]["path"]
+
+
+# ------------------------------------------------------------------- the data recipe of HENASY / HelpingHands
+def test_family_presets_turn_on_the_paper_batch_formation() -> None:
+    from henasy.training.config import HARD_NEGATIVE_SEC
+
+    assert HARD_NEGATIVE_SEC == 600.0  # HelpingHands' segment (EgoClip_EgoMCQ_dataset.py chunk_sec)
+    henasy = build_run_config("henasy", "/data", preset="paper").data
+    assert (henasy.hard_negative_sec, henasy.noun_list, henasy.max_nouns) == (600.0, "helpinghands", 4)
+    assert henasy.rephrased_captions is None  # only HelpingHands' EgoNCE reads them
+    hh = build_run_config("helpinghands_tsfl", "/data").data  # paper preset by default for full models
+    assert (hh.hard_negative_sec, hh.rephrased_captions, hh.noun_list) == (600.0, "auto", "helpinghands")
+    lavila = build_run_config("lavila", "/data").data  # LaViLa pretrains without EgoNCE hard negatives
+    assert (lavila.hard_negative_sec, lavila.rephrased_captions, lavila.noun_list) == (None, None, "tags")
+    smoke = build_run_config("henasy_tiny", "/data").data  # smoke: sweeps turn hard negatives on themselves
+    assert (smoke.hard_negative_sec, smoke.noun_list) == (None, "helpinghands")
+    off = build_run_config("helpinghands", "/data", overrides=["data.hard_negative_sec=null"]).data
+    assert off.hard_negative_sec is None  # the user's overrides come last
+    with pytest.raises(BenchError, match="data.noun_list must be one of tags, helpinghands"):
+        build_run_config("henasy", "/data", overrides=["data.noun_list=spacy"])
+
+
+def test_dry_run_shows_the_data_recipe(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from henasy.cli import main
+
+    shown = {}
+    for model in ("henasy", "helpinghands"):
+        assert (
+            main(
+                [
+                    "train",
+                    model,
+                    "--data",
+                    str(tmp_path),
+                    "--preset",
+                    "paper",
+                    "--dry-run",
+                    "--format",
+                    "json",
+                ]
+            )
+            == 0
+        )
+        shown[model] = json.loads(capsys.readouterr().out)["data"]
+    assert shown["henasy"]["hard_negative_sec"] == 600.0 and shown["henasy"]["noun_list"] == "helpinghands"
+    assert shown["helpinghands"]["rephrased_captions"] == "auto" and shown["helpinghands"]["max_nouns"] == 4
+
+
+def test_collate_pads_the_rephrased_captions_to_five_slots() -> None:
+    model = lavila_tiny()
+    items = [
+        {
+            "video": torch.zeros(VIDEO_SHAPE),
+            "text": f"#C C cuts {i}",
+            "rephrased_texts": [f"#C C cuts {i}"] + [f"#C C slices {i} {j}" for j in range(i)],
+            "neg_video": torch.ones(VIDEO_SHAPE),
+            "neg_text": f"#C C drops {i}",
+            "neg_rephrased_texts": [f"#C C drops {i}"],
+        }
+        for i in range(3)
+    ]
+    batch = TrainCollate(model.tokenize)(items)
+    ids, valid = batch["rephrased_text"], batch["rephrased_valid"]
+    assert ids.shape[:2] == (6, 5) and "rephrased_texts" not in batch
+    assert valid.sum(1).tolist() == [1, 2, 3, 1, 1, 1] and valid[:, 0].all()
+    assert torch.equal(ids[2, :3], model.tokenize(items[2]["rephrased_texts"]))
+    assert torch.equal(ids[:, 0], batch["text"])  # slot 0 is the narration, in the batch's row order
+    assert not ids[~valid].any()  # padding slots hold no tokens
+
+
+def test_helpinghands_trains_with_the_synthetic_rephrase_file(synth_tiny: Path, tmp_path: Path) -> None:
+    from henasy.training.run import train_run
+
+    config = build_run_config(
+        "helpinghands_tiny",
+        synth_tiny,
+        overrides=[
+            "data.hard_negative_sec=600",
+            "trainer.max_steps=1",
+            "trainer.batch_size=4",
+            "trainer.num_workers=0",
+            "trainer.progress=false",
+        ],
+    )
+    summary = train_run(config, tmp_path / "hh")
+    assert summary["data_recipe"] == {
+        "hard_negative_sec": 600.0,
+        "noun_list": "helpinghands",
+        "max_nouns": 4,
+        "rephrased_captions_file": str(synth_tiny / "ego4d" / "lavila_rephrased.pth"),
+    }
+    (step,) = [r for r in read_metrics(tmp_path / "hh" / "metrics.jsonl") if "event" not in r]
+    assert step["captions_per_clip"] > 1.0 and step["noun"] > 0  # paraphrases and noun lists arrived
+    config.model, config.data.rephrased_captions = (
+        "lavila_tiny",
+        str(synth_tiny / "ego4d" / "lavila_rephrased.pth"),
+    )
+    with pytest.raises(BenchError, match="lavila_tiny does not use rephrased captions"):
+        train_run(config, tmp_path / "lavila")

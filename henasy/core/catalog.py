@@ -50,7 +50,7 @@ MODELS.add(
 MODELS.add(
     "henasy",
     "henasy.model.network:henasy_paper",
-    "HENASY: frozen LaViLa TSF-B + local entity encoder (G=64, E=8, S1/S2/S3 6/3/3) + entity-aware decoder (paper preset, 279.5 M)",
+    "HENASY: frozen LaViLa TSF-B + local entity encoder (G=64, E=8, S1/S2/S3 6/3/3) + entity-aware decoder (paper preset, 291.4 M)",
 )
 MODELS.add(
     "henasy_tiny", "henasy.model.network:henasy_tiny", "HENASY on lavila_tiny: trains on the CPU in seconds"

@@ -12,7 +12,8 @@ diagonal and the loss is plain symmetric InfoNCE (summed, not averaged like LaVi
 Hard negatives (EgoVLP "scene-aware negative sampling"): the caller appends each sample's negative clip
 and its narration as extra rows with their own tags, so B̃ = 2B; every appended row is scored against the
 whole extended batch, exactly as EgoVLP does (the denominator of Eq. 1 then holds all B̃ texts, not only
-the sample's own n′). Nothing special happens here.
+the sample's own n′). Nothing special happens here. The HENASY and HelpingHands paper presets draw the negative
+from the same 600-s segment, as HelpingHands does (henasy/training/config.py ``HARD_NEGATIVE_SEC``).
 
 Under DistributedDataParallel the embeddings and tags of all processes are gathered first, so B̃ is the
 global batch (LaViLa and EgoVLP do the same); the gradient equals that of one process holding the whole batch.

@@ -3,8 +3,11 @@
 Mirrors EgoVLP's ``data_loader/EgoClip_EgoMCQ_dataset.py``: every item carries the
 multi-hot verb/noun tag vectors EgoNCE uses to find extra positives; with ``hard_negative_sec=N`` (EgoVLP's
 ``neg_param``) each item also carries a clip from the same ``video_uid + "_" + str(int(narration_time // N))``
-segment ("scene-aware negative sampling"). HelpingHands' 100DOH hand/object boxes are attached when a
-``hand_object`` folder is given (``handobj.HandObjectStore``).
+segment ("scene-aware negative sampling"; HENASY and HelpingHands train with N = 600, as HelpingHands samples
+them: henasy/training/config.py ``HARD_NEGATIVE_SEC``). HelpingHands' 100DOH hand/object boxes are attached
+when a ``hand_object`` folder is given (``handobj.HandObjectStore``); its caption noun lists with
+``noun_list="helpinghands"`` (``caption_nouns``) and its LaViLa-rephrased caption positives when a
+``rephrased`` table is given (``rephrased``).
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from henasy.data.caption_nouns import MAX_CAPTION_NOUNS, caption_noun_classes, caption_noun_tags
 from henasy.data.egoclip import load_egoclip
 from henasy.data.handobj import HandObjectStore
 from henasy.data.layout import DatasetLayout
+from henasy.data.rephrased import RephrasedCaptions
+from henasy.data.taxonomy import Taxonomy
 from henasy.data.video import AutoSource, ClipLoader, VideoSource
 
 
@@ -101,8 +107,11 @@ class EgoClipDataset(Dataset):
     Item keys: ``video`` float32 (C, T, H, W); ``text`` (clip_text); ``verb_tags`` float32 (num_verbs,) and
     ``noun_tags`` float32 (num_nouns,) multi-hot; ``video_uid``; ``clip_start``/``clip_end`` (s); ``index``
     (row of egoclip.csv); with boxes also ``boxes`` (4, 4, 4) float32 and ``box_mask`` (4, 4) bool (see
-    ``handobj``; the 4 box frames are the un-jittered segment midpoints); with ``hard_negative_sec`` the
-    same fields again prefixed ``neg_`` for the negative clip.
+    ``handobj``; the 4 box frames are the un-jittered segment midpoints); with ``noun_list="helpinghands"``
+    also ``caption_noun_tags`` float32 (num_nouns,) multi-hot of the caption's ≤ ``max_nouns`` nouns
+    (``caption_nouns``, needs ``noun_taxonomy``); with ``rephrased`` also ``rephrased_texts`` (1–5 captions,
+    the narration first); with ``hard_negative_sec`` the same fields again prefixed ``neg_`` for the
+    negative clip.
 
     Videos are read from ``source`` (default ``AutoSource(paths.videos, chunk_sec)``: LaViLa or EgoVLP
     layout per video; ``chunk_sec`` is the EgoVLP chunk length, None = measured on chunk 0).
@@ -126,7 +135,15 @@ class EgoClipDataset(Dataset):
         indices: np.ndarray | list[int] | None = None,
         metadata: Any = None,
         bad_lines: Literal["raise", "skip"] = "raise",
+        noun_list: Literal["tags", "helpinghands"] = "tags",
+        noun_taxonomy: Taxonomy | None = None,
+        max_nouns: int = MAX_CAPTION_NOUNS,
+        rephrased: RephrasedCaptions | None = None,
     ) -> None:
+        if noun_list not in ("tags", "helpinghands"):
+            raise ValueError(f"noun_list must be 'tags' or 'helpinghands', got {noun_list!r}")
+        if noun_list == "helpinghands" and noun_taxonomy is None:
+            raise ValueError("noun_list='helpinghands' needs the noun taxonomy (its synonym groups)")
         paths = (
             root_or_paths
             if isinstance(root_or_paths, EgoClipPaths)
@@ -157,6 +174,12 @@ class EgoClipDataset(Dataset):
         self._end = self.meta["clip_end"].to_numpy(dtype=np.float64)
         self._verbs = self.meta["tag_verb"].to_numpy(dtype=object)
         self._nouns = self.meta["tag_noun"].to_numpy(dtype=object)
+        self.noun_list, self.max_nouns, self.rephrased = noun_list, int(max_nouns), rephrased
+        self._groups = [list(g) for g in noun_taxonomy.groups] if noun_taxonomy is not None else None
+        if self._groups is not None and len(self._groups) != self.num_nouns:
+            raise ValueError(
+                f"the noun taxonomy has {len(self._groups)} classes but num_nouns is {self.num_nouns}"
+            )
         self.hard_negative_sec = hard_negative_sec
         self._neg = None
         if hard_negative_sec is not None:
@@ -181,9 +204,10 @@ class EgoClipDataset(Dataset):
     def _fields(self, row: int, rng: np.random.Generator) -> dict[str, Any]:
         uid = str(self._uid[row])
         start, end = float(self._start[row]), float(self._end[row])
+        text = str(self._text[row])
         item: dict[str, Any] = {
             "video": self.loader.load(self.source, uid, start, end, rng=rng),
-            "text": str(self._text[row]),
+            "text": text,
             "verb_tags": self._multi_hot(self._verbs[row], self.num_verbs),
             "noun_tags": self._multi_hot(self._nouns[row], self.num_nouns),
             "video_uid": uid,
@@ -191,6 +215,11 @@ class EgoClipDataset(Dataset):
             "clip_end": end,
             "index": int(row),
         }
+        if self._groups is not None and self.noun_list == "helpinghands":
+            classes = caption_noun_classes(text, self._nouns[row], self._groups, max_nouns=self.max_nouns)
+            item["caption_noun_tags"] = caption_noun_tags(classes, self.num_nouns)
+        if self.rephrased is not None:
+            item["rephrased_texts"] = self.rephrased.captions(uid, start, text)
         if self.boxes is not None:
             found = self.boxes.get(uid, start)
             item["boxes"], item["box_mask"] = found.boxes, found.mask

@@ -3,7 +3,7 @@
 The synthetic generator writes, and users arrange real data in, one tree::
 
     <root>/ego4d/{egoclip.csv, narration_{noun,verb}_taxonomy.csv, egomcq.json, verb_phrases.json,
-                  video_chunks/, hand_object/, nlq/nlq_{train,val}.json, mq/moments_{train,val}.json,
+                  lavila_rephrased.pth, video_chunks/, hand_object/, nlq/nlq_{train,val}.json, mq/moments_{train,val}.json,
                   mq/clip_annotations.json}
     <root>/ek100/{EPIC_100_{train,validation}.csv, EPIC_100_{verb,noun}_classes.csv,
                   retrieval_annotations/..., video_ht256px/<participant_id>/<video_id>.MP4}
@@ -61,6 +61,11 @@ class DatasetLayout:
     @property
     def hand_object(self) -> Path:
         return self.ego4d / "hand_object"
+
+    @property
+    def lavila_rephrased(self) -> Path:
+        """HelpingHands' LaViLa-rephrased captions (``henasy.data.rephrased``)."""
+        return self.ego4d / "lavila_rephrased.pth"
 
     def nlq_json(self, split: str) -> Path:
         return self.ego4d / "nlq" / f"nlq_{split}.json"

@@ -8,7 +8,26 @@ No official code exists; the nearest public template is GroupViT's
   (softmax over groups, Gumbel noise γ in training only — at eval the assignment is the deterministic
   argmax of the noise-free softmax), Eq. 12 hard one-hot assignment with the straight-through trick, Eq. 4
   per-frame merge ``o_{t,q} = g_q + Σ_j Ã_{t,q,j} i_{t,j} / Σ_j Ã_{t,q,j}`` that keeps the time axis:
-  (B, T·I, D) → (B, T·Q, D), frame-major.
+  (B, T·I, D) → (B, T·Q, D), frame-major. With ``block="groupvit"`` (the default) the merge is built as
+  GroupViT's ``GroupingBlock`` builds it (NVlabs/GroupViT @ 1757819 : models/group_vit.py, ``AssignAttention``
+  + ``GroupingBlock.forward``), which App. B.1 says Eq. 11 follows: the merged tokens pass through a value
+  projection W_v before the average and an output projection W_o after it, and the merged group gets a
+  pre-norm channel MLP: ``o = g_q + W_o(Σ_j Ã i_{t,j} W_v / Σ_j Ã)``, ``o ← o + MLP(LN(o))``. Initialisation
+  (``merge_init``): ``"identity"`` (this module's default) starts W_v = W_o = I and the MLP's last layer at
+  zero, so a fresh block computes exactly Eq. 4; ``"groupvit"`` (what ``HenasyModel`` uses, ``tag_merge_init``)
+  keeps GroupViT's trunc-normal(0.02) init of v_proj / proj / mlp_channels (NVlabs/GroupViT @ 1757819 :
+  models/group_vit.py, ``GroupViT._init_weights``), so a fresh merge is g_q plus a small learned term. Why the
+  model uses it: while Eq. 11's logits are near zero (as in GroupViT at init) the Gumbel-hard assignment is a
+  random partition each step; with W_v = W_o = I that random patch mean enters every segment token at full
+  scale and the segments the entity grouping sees change identity every step, whereas GroupViT's init lets
+  the group token carry the segment's identity until the assignment sharpens (measured in the
+  ``henasy.model.network`` docstring, "TAG merge init").
+  Parameters per block at width D (hidden 4D): LN×2 + W_q, W_i (Eq. 11) = 2·2D + 2(D² + D);
+  W_v, W_o = 2(D² + D); LN + MLP = 2D + (4D² + 4D) + (4D² + D). At D = 768: 1,184,256 + 1,181,184 +
+  4,723,968 = 7,089,408 (``block="plain"``, Eq. 4 alone: 1,184,256). Left out of GroupViT's block: its
+  token-mixing MLP over group tokens (HENASY introduces a fresh set of entity group tokens, §4.2) and its
+  pre-assignment cross-attention block (the S2 DST blocks already let the group tokens attend to the
+  segments); with them the paper preset would overshoot the 291 M of Table 5.
 - ``GroupDividedAttention`` / ``GroupSpaceTimeBlock``: LaViLa's Frozen-in-Time divided space-time block
   (``baselines.lavila.SpaceTimeBlock``, reused with its parameters and residual) generalised from one CLS
   token to ``num_global`` leading tokens. Decision (the paper only writes ``DST([g; s])``): the group tokens
@@ -26,9 +45,13 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+from timm.layers import Mlp, trunc_normal_
 from torch import nn
 
 from baselines.lavila import DividedAttention, SpaceTimeBlock, attention
+
+TAG_BLOCKS = ("groupvit", "plain")  # TAG merge as GroupViT's GroupingBlock builds it | Eq. 4 alone
+MERGE_INITS = ("identity", "groupvit")  # fresh groupvit block = Eq. 4 | GroupViT's trunc-normal(0.02) init
 
 
 @dataclass
@@ -61,17 +84,61 @@ class TemporalAwareGrouping(nn.Module):
     added only in training (``gumbel`` and ``self.training``); evaluation is deterministic (argmax of the
     noise-free softmax). The denominator Σ_j Ã of Eq. 4 is zero for a group that no token chose: such a
     group outputs its group token alone (the sum is replaced by 1 there, so its gradient still reaches the
-    similarity through the numerator).
+    similarity through the numerator). ``block``: ``"groupvit"`` adds GroupViT's value / output projections
+    and channel MLP around the Eq. 4 merge (module docstring), ``"plain"`` is Eq. 4 alone. ``merge_init``
+    (``"groupvit"`` block only): ``"identity"`` = a fresh block computes Eq. 4, ``"groupvit"`` = GroupViT's
+    trunc-normal(0.02) init of those layers (module docstring: why HENASY uses it).
     """
 
-    def __init__(self, dim: int, *, gumbel: bool = True) -> None:
+    def __init__(
+        self,
+        dim: int,
+        *,
+        gumbel: bool = True,
+        block: str = "groupvit",
+        mlp_ratio: float = 4.0,
+        merge_init: str = "identity",
+    ) -> None:
         super().__init__()
+        if block not in TAG_BLOCKS:
+            raise ValueError(f"TAG block must be one of {list(TAG_BLOCKS)}, got {block!r}")
+        if merge_init not in MERGE_INITS:
+            raise ValueError(f"TAG merge_init must be one of {list(MERGE_INITS)}, got {merge_init!r}")
         self.gumbel = gumbel
+        self.block = block
+        self.merge_init = merge_init
         self.norm_groups = nn.LayerNorm(dim)
         self.norm_inputs = nn.LayerNorm(dim)
         self.group_proj = nn.Linear(dim, dim)  # W_q
         self.input_proj = nn.Linear(dim, dim)  # W_i
         self.scale = dim**-0.5
+        if block == "groupvit":  # GroupViT GroupingBlock: AssignAttention's v_proj / proj, then mlp_channels
+            self.value_proj = nn.Linear(dim, dim)  # W_v
+            self.out_proj = nn.Linear(dim, dim)  # W_o
+            self.norm_mlp = nn.LayerNorm(dim)
+            self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.reset_merge()
+
+    def reset_merge(self) -> None:
+        """Initialise the ``groupvit`` merge layers per ``merge_init`` (module docstring).
+
+        ``"identity"``: W_v = W_o = identity, MLP output layer = 0, so the block computes exactly Eq. 4.
+        ``"groupvit"``: W_v, W_o, MLP fc1/fc2 ~ trunc-normal(0.02), biases 0 (GroupViT ``_init_weights``).
+        """
+        if self.block != "groupvit":
+            return
+        if self.merge_init == "groupvit":
+            with torch.no_grad():
+                for layer in (self.value_proj, self.out_proj, self.mlp.fc1, self.mlp.fc2):
+                    trunc_normal_(layer.weight, std=0.02)  # as GroupViT._init_weights
+                    layer.bias.zero_()
+            return
+        with torch.no_grad():
+            for layer in (self.value_proj, self.out_proj):
+                layer.weight.copy_(torch.eye(layer.weight.shape[0], dtype=layer.weight.dtype))
+                layer.bias.zero_()
+            self.mlp.fc2.weight.zero_()
+            self.mlp.fc2.bias.zero_()
 
     def logits(self, groups: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """(B, Q, D) group tokens, (B, T, I, D) inputs → (B, T, Q, I) scaled dot products of Eq. 11."""
@@ -96,8 +163,13 @@ class TemporalAwareGrouping(nn.Module):
             dim=-1, keepdim=True
         )  # (B, T, Q, 1): tokens per group (forward value)
         denominator = torch.where(counts > 0, assignment.sum(dim=-1, keepdim=True), torch.ones_like(counts))
-        merged = torch.einsum("btqi,btid->btqd", assignment, frames) / denominator  # (B, T, Q, D)
+        values = self.value_proj(frames) if self.block == "groupvit" else frames  # (B, T, I, D): W_v i or i
+        merged = torch.einsum("btqi,btid->btqd", assignment, values) / denominator  # (B, T, Q, D)
+        if self.block == "groupvit":
+            merged = self.out_proj(merged)  # W_o (GroupViT AssignAttention.proj)
         tokens = groups.unsqueeze(1) + merged  # Eq. 4: (g_q) + mean of the assigned tokens, (B, T, Q, D)
+        if self.block == "groupvit":
+            tokens = tokens + self.mlp(self.norm_mlp(tokens))  # GroupViT mlp_channels after the merge
         return GroupingResult(tokens.reshape(b, -1, dim), similarity, assignment)
 
 

@@ -10,15 +10,24 @@ with nothing to average over is an exact 0 (the caller reports the count, so "no
   one-to-one to entities by Hungarian matching on cosine similarity (``scipy.optimize.linear_sum_assignment``,
   maximising the total; with more nouns than entities only E nouns are matched); each matched entity is
   contrasted against every noun of the taxonomy (cross-entropy over the vocabulary, τ).
-- ``vec_loss`` (Eq. 8): for each verb phrase a_p, entity weights s_j = softmax_j(a_p·e_j / τ_w) — the
-  paper's text writes a plain normalised ratio a·e_j / Σ_k a·e_k but calls it "Softmax-normalized"; the
-  softmax is implemented (τ_w = 1 by default, i.e. no temperature, as the ratio has none) —, the weighted
-  average e^avg = Σ_j s_j e_j (L2-normalised), then InfoNCE of e^avg against every verb phrase of the batch
-  (EgoNCE batch formation: the hard-negative clips' phrases are in the batch too); phrases with the same
-  text are positives of each other (EgoNCE's multi-positive numerator), since their embeddings are equal.
+- ``vec_loss`` (Eq. 8): for each verb phrase a_p, entity weights s_j = softmax_j(a_p·e_j / τ_w), the
+  weighted average e^avg = Σ_j s_j e_j (L2-normalised), then InfoNCE of e^avg against every verb phrase of
+  the batch (EgoNCE batch formation: the hard-negative clips' phrases are in the batch too); phrases with
+  the same text are positives of each other (EgoNCE's multi-positive numerator), since their embeddings are
+  equal. Weight temperature (a stated choice): τ_w = τ, the one temperature of Eq. 1, 7 and 8 (0.07, LaViLa's
+  frozen value). §4.4 writes the weights as a plain ratio a·e_j / Σ_k a·e_k yet calls them
+  "Softmax-normalized" and says they "prioritize the most relevant entity-verb alignments"; the ratio is
+  undefined for cosines that sum to ~0, and a softmax of cosines in [−1, 1] at τ_w = 1 cannot select: a
+  perfectly matching entity among E = 8 orthogonal ones gets e / (e + 7) = 0.28 against 1/8 for uniform
+  weights, so e^avg stays near the mean entity and VEC acts as a video-level contrast. At τ_w = τ the same
+  entity gets e^(1/τ) / (e^(1/τ) + 7) ≈ 1 − 4e−6. A fixed value (not learnt) keeps the weights from
+  collapsing to uniform through training; ``weight_temperature`` overrides it.
 - ``projection_loss`` (Eq. 9, BoxInst's projection term): per frame, boxes are matched to entity masks by
   Hungarian matching on IoU; for each match, dice(max_y m, max_y b̂) + dice(max_x m, max_x b̂) with
-  dice = 1 − 2Σpg / (Σp² + Σg² + ε), ε = 1e-5; mean over boxes.
+  dice = 1 − 2Σpg / (Σp² + Σg² + ε), ε = 1e-5; mean over boxes. The masks m must be per-pixel probabilities
+  in [0, 1] (as BoxInst's sigmoid masks are) for the tightest box around m to be able to equal b̂: the model
+  passes the assignment probabilities M_t of Eq. 13 by default (``HenasyConfig.proj_mask``, see
+  henasy/model/network.py), not the softmax over patches, whose values sum to 1 per frame.
 - ``total_loss`` (Eq. 10): L_ego + λ1 L_NEC + λ2 L_VEC + λ3 L_proj.
 """
 
@@ -86,24 +95,34 @@ def nec_loss(
 
 
 # ---------------------------------------------------------------------------------------------------- VEC
+def vec_weights(
+    entities: torch.Tensor, phrases: torch.Tensor, weight_temperature: float | torch.Tensor
+) -> torch.Tensor:
+    """§4.4 (Eq. 8) s(a_p, e_j) = softmax_j(a_p·e_j / τ_w): (P, E, D) entities, (P, D) phrases → (P, E)."""
+    return (torch.einsum("ped,pd->pe", entities, phrases) / weight_temperature).softmax(dim=-1)
+
+
 def vec_loss(
     entities: torch.Tensor,
     phrase_embeds: torch.Tensor,
     phrase_rows: torch.Tensor,
     phrase_ids: torch.Tensor,
     temperature: float | torch.Tensor,
-    weight_temperature: float = 1.0,
+    weight_temperature: float | torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Eq. 8 with softmax-weighted many-to-one pooling of entities per verb phrase.
 
     ``entities`` (B, E, D) and ``phrase_embeds`` (P, D) L2-normalised; ``phrase_rows`` (P,) the clip each
-    phrase comes from; ``phrase_ids`` (P,) equal for phrases with the same text (they are positives).
+    phrase comes from; ``phrase_ids`` (P,) equal for phrases with the same text (they are positives);
+    ``weight_temperature`` τ_w of the entity weights, ``None`` = ``temperature`` (module docstring).
     """
     if phrase_embeds.shape[0] == 0:
         return _zero(entities), 0
+    if weight_temperature is None:
+        weight_temperature = temperature  # §4.4 / Eq. 8: one τ for the weights and the contrast
     own = entities[phrase_rows]  # (P, E, D)
     phrases = phrase_embeds.to(entities.dtype)
-    weights = (torch.einsum("ped,pd->pe", own, phrases) / weight_temperature).softmax(dim=-1)  # s(a_p, e_j)
+    weights = vec_weights(own, phrases, weight_temperature)  # s(a_p, e_j), (P, E)
     pooled = F.normalize(torch.einsum("pe,ped->pd", weights, own), dim=-1)  # e^avg_p, (P, D)
     logits = (pooled @ phrases.T / temperature).float()  # (P, P): rows e^avg_p, columns a_j
     positives = phrase_ids[:, None] == phrase_ids[None, :]  # (P, P), diagonal included

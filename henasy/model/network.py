@@ -12,13 +12,22 @@ into them unchanged (§5.1: both initialised from LaViLa and frozen).
 Decisions where the paper leaves a choice open (each also commented where it is implemented):
 
 - Width. §5.1 says D = 512, but the 291 M of Table 5 is only reached with the local encoder at the
-  backbone width 768 (at 512 this implementation has 225.8 M). We default to ``width = None`` → the global
+  backbone width 768 (at 512 this implementation has 231.1 M). We default to ``width = None`` → the global
   encoder's width (768 for TSF-B): the bootstrapping cross-attention, TAG over patch tokens and the decoder
   then read the global patch tokens without extra 768→512 projections. ``width=512`` is supported (linear
-  patch projections appear). With the choices below the paper preset has 279.5 M parameters (−11.5 M from
-  291 M); the remaining gap is within what unstated details (e.g. MLPs in the bootstrapping layers, which
-  ``boot_mlp=True`` adds: 307.9 M) account for. Ablation sizes: ``bootstrap=False`` 322.1 M,
-  ``decoder='self_attention'`` 272.5 M, ``decoder='avg_pool'`` 251.2 M; ``width=512, heads=8`` 225.8 M.
+  patch projections appear).
+- Size. The paper preset has 291,358,465 parameters (291.4 M; Table 5: 291 M), module by module at
+  D = 768, hidden 4D, G = 64, E = 8 (``bench info henasy``; tests/test_henasy_model.py checks the total):
+  frozen LaViLa TSF-B dual encoder 177,662,977 (vision 114,169,344; text 63,297,025 incl. its projection and logit scale;
+  ``image_projection`` 196,608, unused); local encoder 85,137,408 = group tokens (64 + 8)·768 = 55,296
+  + 6 bootstrapping layers × 2,365,440 (2 LN + q, k, v, out: 2·2D + 4(D² + D)) = 14,192,640
+  + 2 TAG blocks × 7,089,408 (GroupViT's grouping block, arithmetic in henasy/model/grouping.py) = 14,178,816
+  + (3 + 3) DST blocks × 9,451,776 (3 LN + space and time attention 2·4(D² + D) + MLP 8D² + 5D) = 56,710,656;
+  decoder 3 × 9,453,312 (cross-attention 2 LN + 4(D² + D), self-attention 2 LN + 4(D² + D), MLP 8D² + 5D) = 28,359,936;
+  ``entity_norm`` 1,536 + ``entity_projection`` 768·256 = 196,608. ``tag_block="plain"`` (Eq. 4 without
+  GroupViT's value/output projections and channel MLP, the preset before issue 15) has 279.5 M;
+  ``boot_mlp=True`` 319.7 M. Ablation sizes: ``bootstrap=False`` 333.9 M, ``decoder='self_attention'``
+  284.3 M, ``decoder='avg_pool'`` 263.0 M; ``width=512, heads=8`` 231.1 M.
 - Bootstrapping layer (Eq. 2): ``g ← g + CrossAtt(LN(g), LN(z^l))`` — Eq. 2 writes a cross-attention only,
   while Eq. 5 spells out its MLP where it has one; ``boot_mlp=True`` adds a pre-norm MLP per layer.
   z^l is the patch tokens (CLS dropped) *entering* global block l (z^0 = embedded patches after ``ln_pre``),
@@ -31,6 +40,19 @@ Decisions where the paper leaves a choice open (each also commented where it is 
 - Group tokens in DST blocks: CLS-like, attending to all tokens (``henasy.model.grouping`` docstring). No
   GroupViT-style token-mixing MLP or group projector: the paper introduces a fresh set of entity group
   tokens for the second stage and never mentions them.
+- TAG merge init, ``tag_merge_init``. Default ``"groupvit"``: the W_v, W_o and channel-MLP layers of both TAG
+  blocks keep GroupViT's trunc-normal(0.02) init (NVlabs/GroupViT @ 1757819 : models/group_vit.py,
+  ``GroupViT._init_weights``); ``"identity"`` starts them so that a fresh block is exactly Eq. 4. Why: Eq. 11's
+  logits start near zero (≈0.04 at D = 96, ≈0.3 at D = 768, as GroupViT's), far below the Gumbel noise, so
+  the training-time hard assignment is a random partition of each frame's patches every step. With the
+  identity init that random patch mean enters each segment token at full scale, the segments the entity
+  grouping sees change identity every step, and the Eq. 13 maps the projection loss trains are noise. With
+  GroupViT's init the merged term starts at ≈0.02²·D of the patch mean (0.04 at D = 96), so a segment is
+  its group token until W_v/W_o grow with the assignment. Measured on henasy_tiny, 60 steps of
+  ``bench train`` on the tiny synthetic set, logged ``proj`` slope per 60 steps: identity −0.026 ± 0.020,
+  GroupViT init −0.091 ± 0.023 (the same as identity init without Gumbel noise, −0.083 ± 0.025). Scaling
+  Eq. 11's logits up instead (no D^-1/2 as Eq. 11 is printed, ×4, or orthogonal W_q/W_i) did not speed the
+  fall on a fixed batch: larger logits only saturate the noise-free softmax that Eq. 13 differentiates.
 - Embeddings: entity tokens are layer-normalised and projected to the joint space by a bare matrix
   (``entity_projection``, like LaViLa's ``image_projection``); the video embedding is the projection of
   their mean (Eq. 6), i.e. the mean of the projected entity embeddings, L2-normalised. When a LaViLa
@@ -40,9 +62,25 @@ Decisions where the paper leaves a choice open (each also commented where it is 
 - ``decoder``: ``"entity_aware"`` (Eq. 5), ``"self_attention"`` ("w/ SA dec.": the same number of
   self-attention + MLP blocks over [patch tokens; entity tokens], same width), ``"avg_pool"`` ("w/ avg.
   pool": no decoder, Eq. 6 on the local encoder's entities).
-- Saliency (Eq. 13) uses TAG's noise-free similarities. ``proj_mask="saliency"`` (paper: the projection
-  loss reads the saliency maps) or ``"assignment"`` (M_t before the softmax: the probability that a patch
-  belongs to the entity, in [0, 1]).
+- Saliency (Eq. 13) uses TAG's noise-free similarities.
+- Projection loss masks (Eq. 9), ``proj_mask``. Default ``"rescaled_saliency"``: each entity's Eq. 13
+  saliency map min–max rescaled per frame to [0, 1] on the patch grid (the soft mask ``ground`` returns,
+  before its upsampling), then bilinearly upsampled to the frame. Why: Eq. 9 is BoxInst's projection
+  term, whose intent (§4.4) is that "the smallest box encompassing m_j matches b_j"; against binary box
+  profiles that needs masks that can reach 1 inside the box and 0 outside. The raw saliency cannot: a
+  softmax over K patches sums to 1 per frame and peaks at most at e / (e + K − 1) (0.014 at K = 196,
+  0.15 at K = 16), so its dice stays near 2 even for a perfect assignment (tests/test_henasy_losses.py
+  computes it) and the term gave no box supervision (the logged ``proj`` sat at 1.756 through a 60-step
+  henasy_tiny run). ``"assignment"`` (M_t itself, the probability that a patch belongs to the entity, in
+  [0, 1]) can reach 0 but only once TAG's softmaxes are sharp; while they are near uniform (normalised
+  entropy ≈ 0.9999 for the first hundreds of steps) M_t ≈ 1/E everywhere and the term stayed flat too
+  (1.25–1.27 over 17 steps of henasy_tiny). The rescaled map is scale-free, so the box shapes the masks from
+  the first step, and it is exactly what the grounding evaluation thresholds. ``"saliency"`` and
+  ``"assignment"`` remain selectable.
+- VEC (Eq. 8) weights ``s(a_i, e_j) = softmax_j(a_i·e_j / τ_w)`` with ``vec_weight_temperature`` None → τ_w = τ
+  (the contrastive temperature, 0.07): reasons in henasy/model/losses.py.
+- The global encoder runs once per clip: ``global_patch_layers`` runs its blocks itself so that the patch
+  embedding z^0 read by the local encoder is the one the blocks consume (issue 17).
 """
 
 from __future__ import annotations
@@ -75,6 +113,8 @@ from henasy.model.decoder import (
     SelfAttentionDecoder,
 )
 from henasy.model.grouping import (
+    MERGE_INITS,
+    TAG_BLOCKS,
     GroupSpaceTimeBlock,
     TemporalAwareGrouping,
     assignment_probabilities,
@@ -86,7 +126,7 @@ from henasy.model.losses import DEFAULT_LOSS_WEIGHTS, nec_loss, projection_loss,
 from henasy.model.verb_phrases import VerbPhraseSource
 
 DECODERS = ("entity_aware", "self_attention", "avg_pool")
-PROJ_MASKS = ("saliency", "assignment")
+PROJ_MASKS = ("rescaled_saliency", "assignment", "saliency")  # Eq. 9 masks (module docstring)
 HENASY_PREFIXES = ("local_encoder.", "decoder.", "entity_norm.", "entity_projection")
 
 
@@ -108,16 +148,21 @@ class HenasyConfig:
     decoder: str = "entity_aware"  # "entity_aware" | "self_attention" | "avg_pool" (Table 4)
     bootstrap: bool = True  # False = "w/o bootstrap" (Table 4)
     boot_mlp: bool = False  # add an MLP to each bootstrapping cross-attention layer
-    gumbel: bool = True  # Gumbel noise in TAG during training (Eq. 11)
-    # (False departs from the paper; on short tiny runs it lets the grouping form: see README, "Does training work?")
+    # Gumbel noise in TAG during training (Eq. 11); False departs from the paper (see README, "Does training work?")
+    gumbel: bool = True
+    # TAG block: as GroupViT's GroupingBlock (App. B.1 follows [12]) | "plain" (Eq. 4 alone)
+    tag_block: str = "groupvit"
+    # init of the groupvit TAG merge layers: GroupViT's trunc-normal(0.02) | "identity" (fresh block = Eq. 4)
+    tag_merge_init: str = "groupvit"
     freeze_global: bool = True  # §5.1: global and text encoders frozen
     freeze_text: bool = True
     use_nec: bool = True  # Table 3 switches; EgoNCE is always on
     use_vec: bool = True
     use_proj: bool = True
     loss_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_LOSS_WEIGHTS))  # λ1–λ3
-    proj_mask: str = "saliency"  # "saliency" (Eq. 13) | "assignment" (M_t before the softmax)
-    vec_weight_temperature: float = 1.0  # τ_w of VEC's softmax over entities (1 = plain softmax)
+    # Eq. 9 masks: Eq. 13 saliency min–max rescaled per frame (what grounding reads) | "assignment" | "saliency"
+    proj_mask: str = "rescaled_saliency"
+    vec_weight_temperature: float | None = None  # τ_w of VEC's entity weights (Eq. 8); None = contrastive τ
     init_projection_from_lavila: bool = True
 
     def __post_init__(self) -> None:
@@ -139,6 +184,10 @@ class HenasyConfig:
             )
         if self.decoder not in DECODERS:
             problems.append(f"decoder must be one of {list(DECODERS)}, got {self.decoder!r}")
+        if self.tag_block not in TAG_BLOCKS:
+            problems.append(f"tag_block must be one of {list(TAG_BLOCKS)}, got {self.tag_block!r}")
+        if self.tag_merge_init not in MERGE_INITS:
+            problems.append(f"tag_merge_init must be one of {list(MERGE_INITS)}, got {self.tag_merge_init!r}")
         if self.proj_mask not in PROJ_MASKS:
             problems.append(f"proj_mask must be one of {list(PROJ_MASKS)}, got {self.proj_mask!r}")
         unknown = sorted(set(weights) - set(DEFAULT_LOSS_WEIGHTS))
@@ -148,8 +197,8 @@ class HenasyConfig:
             )
         if any(not isinstance(v, (int, float)) or v < 0 for v in weights.values()):
             problems.append(f"loss_weights must be non-negative numbers, got {weights}")
-        if not self.vec_weight_temperature > 0:
-            problems.append("vec_weight_temperature must be > 0")
+        if self.vec_weight_temperature is not None and not self.vec_weight_temperature > 0:
+            problems.append("vec_weight_temperature must be > 0 (or null: the contrastive temperature τ)")
         if problems:
             raise BenchError("invalid HENASY configuration: " + "; ".join(problems))
 
@@ -180,6 +229,8 @@ def _init_new_weights(module: nn.Module) -> None:
     for m in module.modules():
         if isinstance(m, GroupSpaceTimeBlock):
             m.timeattn.zero_init()
+        elif isinstance(m, TemporalAwareGrouping):
+            m.reset_merge()  # its merge_init: GroupViT's init, or identity = exactly Eq. 4 (grouping.py)
 
 
 class LocalEntityEncoder(nn.Module):
@@ -200,12 +251,18 @@ class LocalEntityEncoder(nn.Module):
                 GroupSpaceTimeBlock(dim, heads, cfg.mlp_ratio) for _ in range(cfg.boot_depth)
             )
         self.patch_proj = nn.Linear(vision, dim) if vision != dim else nn.Identity()  # only when D ≠ 768
-        self.boot_grouping = TemporalAwareGrouping(dim, gumbel=cfg.gumbel)  # Eq. 3
+        tag = {
+            "gumbel": cfg.gumbel,
+            "block": cfg.tag_block,
+            "mlp_ratio": cfg.mlp_ratio,
+            "merge_init": cfg.tag_merge_init,
+        }
+        self.boot_grouping = TemporalAwareGrouping(dim, **tag)  # Eq. 3
         self.entity_tokens = nn.Parameter(torch.zeros(1, cfg.num_entities, dim))  # g_entity, (1, E, D)
         self.group_blocks = nn.ModuleList(
             GroupSpaceTimeBlock(dim, heads, cfg.mlp_ratio) for _ in range(cfg.group_depth)
         )
-        self.entity_grouping = TemporalAwareGrouping(dim, gumbel=cfg.gumbel)
+        self.entity_grouping = TemporalAwareGrouping(dim, **tag)  # ê = TAG(g_entity, s), §4.2
         self.entity_blocks = nn.ModuleList(
             GroupSpaceTimeBlock(dim, heads, cfg.mlp_ratio) for _ in range(cfg.entity_depth)
         )
@@ -334,9 +391,15 @@ class HenasyModel(LaViLaDualEncoder):
     def global_patch_layers(self, video: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Patch tokens (CLS dropped) z^0 … z^{n−1} the local encoder reads, and the last layer's (B, T·K, Dv)."""
         with self._no_grad_if(self.config.freeze_global):
-            _, per_block = self.visual.forward_features(video, return_all_tokens=True)
-            first = self.visual.ln_pre(self.visual.embed_patches(video))  # z^0: tokens entering block 0
-            layers = [first, *per_block]  # layers[l] = tokens entering block l; layers[-1] = last output
+            # §4.1: the global encoder's blocks, run here (as LaViLa's forward_features runs them) so that the
+            # patch embedding z^0 is computed once and shared by the bootstrapping stage and the global blocks
+            x = self.visual.ln_pre(
+                self.visual.embed_patches(video)
+            )  # z^0: tokens entering block 0, (B, 1+T·K, Dv)
+            layers = [x]  # layers[l] = tokens entering block l; layers[-1] = last output
+            for block in self.visual.blocks:
+                x = block(x, video.shape[2])
+                layers.append(x)
             needed = [z[:, 1:] for z in layers[: self.local_encoder.layers_needed]]
             return needed, layers[-1][:, 1:]
 
@@ -368,9 +431,14 @@ class HenasyModel(LaViLaDualEncoder):
 
     # -- masks and grounding ------------------------------------------------------------------------------
     def mask_grid(self, local: LocalEncoderOutput, kind: str = "saliency") -> torch.Tensor:
-        """(B, E, T, h, w) entity maps on the patch grid: Eq. 13 saliency or the assignment probabilities."""
-        if kind == "saliency":
-            return saliency_maps(local.boot_similarity, local.entity_similarity, self.patch_grid)
+        """(B, E, T, h, w) entity maps on the patch grid: Eq. 13 saliency, the same rescaled per frame to [0, 1]
+        (``"rescaled_saliency"``, the masks ``ground`` returns) or the assignment probabilities M_t."""
+        if kind in ("saliency", "rescaled_saliency"):
+            maps = saliency_maps(local.boot_similarity, local.entity_similarity, self.patch_grid)
+            if kind == "saliency":
+                return maps
+            b, e, t, h, w = maps.shape  # Eq. 9 masks in [0, 1]: per-frame min–max, as ground_details does
+            return rescale_per_frame(maps.reshape(b * e, t, h, w)).reshape(b, e, t, h, w)
         probs = assignment_probabilities(local.boot_similarity, local.entity_similarity)  # (B, T, K, E)
         return to_grid(probs.permute(0, 3, 1, 2), self.patch_grid)
 
@@ -431,9 +499,13 @@ class HenasyModel(LaViLaDualEncoder):
         return like.new_zeros(()), 0
 
     def _nec_term(self, out: HenasyOutput, batch: Mapping[str, Any]) -> tuple[torch.Tensor, int]:
-        tags = batch.get("noun_tags")
+        # NEC targets (Eq. 7): the caption's noun list as HelpingHands builds it (henasy/data/caption_nouns.py),
+        # else the clip's EgoClip noun tags (batches built without the data pipeline's noun lists)
+        tags = batch.get("caption_noun_tags", batch.get("noun_tags"))
         if tags is None:
-            return self._skip("NEC", "the batch has no 'noun_tags'", out.video_embed)
+            return self._skip(
+                "NEC", "the batch has neither 'caption_noun_tags' nor 'noun_tags'", out.video_embed
+            )
         if self.noun_embeds is None:
             return self._skip(
                 "NEC", "no noun vocabulary: call model.bind_data(noun_names, ...)", out.video_embed
@@ -462,9 +534,8 @@ class HenasyModel(LaViLaDualEncoder):
         ids = torch.as_tensor([unique[p] for p in phrases], device=out.video_embed.device)
         embeds = self.encode_texts(list(unique))[ids]  # (P, De)
         rows_t = torch.as_tensor(rows, device=out.video_embed.device)
-        return vec_loss(
-            out.entity_embeds, embeds, rows_t, ids, self.temperature, self.config.vec_weight_temperature
-        )
+        weight_temperature = self.config.vec_weight_temperature  # None: VEC's weights use the contrastive τ
+        return vec_loss(out.entity_embeds, embeds, rows_t, ids, self.temperature, weight_temperature)
 
     def _proj_term(
         self, out: HenasyOutput, batch: Mapping[str, Any], size: tuple[int, int], num_frames: int
@@ -581,7 +652,7 @@ class HenasyModel(LaViLaDualEncoder):
 
 
 # ------------------------------------------------------------------------------------------------ presets
-PAPER_CONFIG = HenasyConfig()  # §5.1 (width: see module docstring): 279.5 M parameters
+PAPER_CONFIG = HenasyConfig()  # §5.1 (width, size: see module docstring): 291.4 M parameters
 TINY_CONFIG = HenasyConfig(  # on lavila_tiny: trains on the CPU in seconds; same code paths
     lavila=LAVILA_TINY_CONFIG,
     heads=2,

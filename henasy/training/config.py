@@ -6,6 +6,14 @@ clips, mixed precision on the GPU. The ``smoke`` preset trains tiny models from 
 which needs a larger learning rate (3e-4; at 1e-3 lavila_tiny's embeddings collapse on the small set) and a
 small batch. Overrides (``trainer.lr=1e-4``, ``data.hard_negative_sec=10``, ``model.loss_weights.nec=0.3``)
 are parsed, nested, checked and applied by ``henasy.core.overrides``, the one override path of every command.
+
+Model families add their training-data recipe on top of a preset (``FAMILY_PRESETS``, applied before the
+user's overrides): HENASY and HelpingHands train with EgoNCE hard negatives (paper Eq. 1, EgoVLP's
+scene-aware negative sampling) from the same 600-s segment, as HelpingHands always samples them
+(Chuhanxx/helping_hand_for_egocentric_videos @ 46a3852 : data_loader/EgoClip_EgoMCQ_dataset.py,
+``chunk_sec = 600``, ``segment_id``), in the ``paper`` preset; both take HelpingHands' caption noun lists
+(``henasy.data.caption_nouns``; HENASY §4 uses "the pre-extracted narration's nouns ... from [4]"), and
+HelpingHands its LaViLa-rephrased caption positives (``henasy.data.rephrased``) when the file is present.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from henasy.core.errors import BenchError
 from henasy.core.overrides import apply, parse
 
 PRECISIONS = ("fp32", "fp16", "bf16")
+NOUN_LISTS = ("tags", "helpinghands")  # data.noun_list values
 
 
 @dataclass
@@ -75,7 +84,17 @@ class DataConfig:
     """Which training set and how to sample it."""
 
     root: str = ""  # dataset root (the layout of henasy/data/layout.py); set by --data
-    hard_negative_sec: float | None = None  # EgoNCE hard negatives from within this many seconds (None: off)
+    # EgoNCE hard negatives (Eq. 1): one other clip of the same video_uid + "_" + narration_time // N segment
+    # (None: off); HENASY/HelpingHands paper preset: 600 (FAMILY_PRESETS)
+    hard_negative_sec: float | None = None
+    # HelpingHands' extra EgoNCE positives: "auto" = <root>/ego4d/lavila_rephrased.pth when that file exists,
+    # a path = that file (must exist), None = off (only models with ``uses_rephrased_captions`` read them)
+    rephrased_captions: str | None = None
+    # noun lists for noun-matching losses (HENASY NEC, HelpingHands' word loss): "tags" = EgoClip tag_noun as
+    # given; "helpinghands" = caption words matched to the synonyms of the first max_nouns tags, hand/person
+    # words left out (henasy.data.caption_nouns, HH extract_noun)
+    noun_list: str = "tags"
+    max_nouns: int = 4  # "helpinghands" noun lists: at most this many nouns per caption (HH max_n_words)
     limit: int | None = None  # train on the first N clips only (smoke runs)
     on_error: str = "raise"  # unreadable video: "raise" (stop, naming the file) or "skip" (drop it, count it)
     boxes: bool = (
@@ -91,6 +110,14 @@ class DataConfig:
             raise BenchError(f"data.limit must be >= 1 or null, got {self.limit}")
         if self.hard_negative_sec is not None and self.hard_negative_sec <= 0:
             raise BenchError(f"data.hard_negative_sec must be > 0 or null, got {self.hard_negative_sec}")
+        if self.noun_list not in NOUN_LISTS:
+            raise BenchError(f"data.noun_list must be one of {', '.join(NOUN_LISTS)}, got {self.noun_list!r}")
+        if self.max_nouns < 1:
+            raise BenchError(f"data.max_nouns must be >= 1, got {self.max_nouns}")
+        if self.rephrased_captions is not None and not str(self.rephrased_captions).strip():
+            raise BenchError(
+                "data.rephrased_captions must be 'auto', a path to lavila_rephrased.pth, or null; got ''"
+            )
 
 
 @dataclass
@@ -142,6 +169,37 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+# EgoNCE hard-negative window of HENASY and HelpingHands: HelpingHands always draws the negative from the
+# same 600-s segment (HH @ 46a3852 : data_loader/EgoClip_EgoMCQ_dataset.py, chunk_sec = 600, segment_id);
+# EgoVLP's window is its neg_param (showlab/EgoVLP @ 928406c : data_loader/EgoClip_EgoMCQ_dataset.py; 60 in
+# that file's __main__, off in the released configs/pt/egoclip.json). HENASY's code is not public; it takes
+# HelpingHands' nouns and boxes (§4), so it gets HelpingHands' window.
+HARD_NEGATIVE_SEC = 600.0
+
+# Per model family (the name before the first "_"), per preset: dotted overrides applied after the preset.
+# Hard negatives double the clips of a step, so the smoke preset leaves them to the sweeps that need them.
+_NOUN_LIST = {"data.noun_list": "helpinghands", "data.max_nouns": 4}
+FAMILY_PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "henasy": {
+        "paper": {"data.hard_negative_sec": HARD_NEGATIVE_SEC, **_NOUN_LIST},
+        "smoke": dict(_NOUN_LIST),
+    },
+    "helpinghands": {
+        "paper": {
+            "data.hard_negative_sec": HARD_NEGATIVE_SEC,
+            "data.rephrased_captions": "auto",
+            **_NOUN_LIST,
+        },
+        "smoke": {"data.rephrased_captions": "auto", **_NOUN_LIST},
+    },
+}
+
+
+def model_family(model: str) -> str:
+    """``henasy_tiny`` → ``henasy``, ``helpinghands_tsfl`` → ``helpinghands``: the key of ``FAMILY_PRESETS``."""
+    return model.split("_", 1)[0]
+
+
 def default_preset(model: str) -> str:
     """``smoke`` for the tiny/test presets of a model family (names ending in _tiny or _test), else ``paper``."""
     return "smoke" if model.endswith(("_tiny", "_test")) else "paper"
@@ -154,13 +212,15 @@ def build_run_config(
     preset: str | None = None,
     overrides: list[str] | dict[str, Any] | None = None,
 ) -> RunConfig:
-    """The run config of ``model``: defaults, then ``preset``, then ``overrides`` (``key=value`` strings or a dict)."""
+    """The run config of ``model``: defaults, then ``preset``, then the model family's additions to it
+    (``FAMILY_PRESETS``), then ``overrides`` (``key=value`` strings or a dict)."""
     preset = preset or default_preset(model)
     if preset not in PRESETS:
         raise BenchError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     config = RunConfig(model=model, preset=preset)
     config.data.root = str(data_root)
     apply(config, PRESETS[preset])
+    apply(config, FAMILY_PRESETS.get(model_family(model), {}).get(preset, {}))
     if overrides:
         apply(config, overrides if isinstance(overrides, dict) else parse(overrides))
     config.data.validate()

@@ -4,7 +4,9 @@
 set of ``config.data.root`` with a clip loader sized from the model (``num_frames``, ``image_size``,
 ``pixel_mean``, ``pixel_std``), a collate that tokenises the narrations with ``model.tokenize`` and appends
 the EgoNCE hard negatives after the positives (EgoVLP's batch formation, HENASY §3 Eq. 1: B̃ = 2B), and runs
-the shared ``Trainer``. The resolved config goes to ``<run_dir>/config.json`` next to ``last.pt``,
+the shared ``Trainer``. The data recipe (``data.hard_negative_sec``, ``data.noun_list``,
+``data.rephrased_captions``: henasy/training/config.py ``FAMILY_PRESETS``) shapes the items; the file actually
+used for rephrased captions is reported in ``summary.json`` (``data_recipe``). The resolved config goes to ``<run_dir>/config.json`` next to ``last.pt``,
 ``metrics.jsonl`` and ``summary.json``. The run folder is locked for the whole run (``henasy.core.runlock``: one
 writer per folder), after the dataset root and the folder were checked and before any model is built.
 """
@@ -47,25 +49,61 @@ def build_model(config: RunConfig, *, checkpoint: str | Path | None = None) -> n
     return create_model(config.model, **{**config.model_args, **weights})
 
 
+def rephrased_captions_file(config: RunConfig, model: nn.Module | None = None) -> Path | None:
+    """The ``lavila_rephrased.pth`` this run reads, or None.
+
+    ``data.rephrased_captions``: ``"auto"`` = ``<root>/ego4d/lavila_rephrased.pth`` when it exists and the model
+    uses rephrased captions (``uses_rephrased_captions``, HelpingHands); a path = that file, which must exist,
+    for a model that uses them; None = off.
+    """
+    from henasy.data.layout import DatasetLayout
+
+    setting = config.data.rephrased_captions
+    uses = model is None or bool(getattr(model, "uses_rephrased_captions", False))
+    if setting is None:
+        return None
+    if setting == "auto":
+        path = DatasetLayout(config.data.root).lavila_rephrased
+        return path if uses and path.is_file() else None
+    if not uses:
+        raise BenchError(
+            f"data.rephrased_captions={setting!r}: {config.model} does not use rephrased captions (only "
+            "HelpingHands' EgoNCE does); set data.rephrased_captions=null"
+        )
+    path = Path(setting)
+    if not path.is_file():
+        raise BenchError(
+            f"data.rephrased_captions: {path} not found (HelpingHands' lavila_rephrased.pth; 'auto' takes "
+            "<root>/ego4d/lavila_rephrased.pth when present, null trains without it)"
+        )
+    return path
+
+
 def build_train_set(config: RunConfig, model: nn.Module) -> Dataset:
     """EgoClip training clips of ``config.data.root`` loaded as the model expects (optionally the first N)."""
     from henasy.data.batching import SkipErrors
     from henasy.data.egoclip_dataset import EgoClipDataset
+    from henasy.data.rephrased import load_rephrased
     from henasy.data.taxonomy import load_taxonomy
     from henasy.data.video import ClipLoader
 
     layout = check_data_root(config)
     num_verbs = len(load_taxonomy(layout.verb_taxonomy_csv))
-    num_nouns = len(load_taxonomy(layout.noun_taxonomy_csv))
+    noun_taxonomy = load_taxonomy(layout.noun_taxonomy_csv)
+    rephrased = rephrased_captions_file(config, model)
     clip_loader = ClipLoader.for_model(model, jitter=True, seed=config.trainer.seed)
     dataset: Dataset = EgoClipDataset(
         config.data.root,
         clip_loader,
         num_verbs,
-        num_nouns,
+        len(noun_taxonomy),
         hard_negative_sec=config.data.hard_negative_sec,
         seed=config.trainer.seed,
         hand_object=config.data.boxes and layout.hand_object.is_dir(),
+        noun_list=config.data.noun_list,  # type: ignore[arg-type]
+        noun_taxonomy=noun_taxonomy,
+        max_nouns=config.data.max_nouns,
+        rephrased=load_rephrased(rephrased) if rephrased is not None else None,
     )
     if config.data.limit is not None:
         size = len(dataset)  # type: ignore[arg-type]
@@ -100,8 +138,10 @@ class TrainCollate:
     With hard negatives (items carrying ``neg_video``, ``neg_text``, ``neg_verb_tags``, ...) every field gets
     the B negatives appended after the B positives, in the same order, so ``video`` is (B̃, C, T, H, W) and
     ``text`` (B̃, L) token ids with B̃ = 2B (EgoVLP's batch formation); otherwise B̃ = B. Tensors are stacked
-    (``verb_tags``/``noun_tags`` → (B̃, classes) multi-hot), numbers become tensors, strings stay lists
-    (``henasy.data.batching.collate``); ``num_positives`` = B. Items that failed to load
+    (``verb_tags``/``noun_tags``/``caption_noun_tags`` → (B̃, classes) multi-hot), numbers become tensors,
+    strings stay lists (``henasy.data.batching.collate``); ``num_positives`` = B. Items with
+    ``rephrased_texts`` (HelpingHands' positives, the narration first) give ``rephrased_text`` (B̃, 5, L) ids
+    and ``rephrased_valid`` (B̃, 5) bool (empty slots are padding, as HH's 5 slots). Items that failed to load
     (``SkippedItem``) are listed under ``_skipped`` for the skip policy.
     """
 
@@ -126,10 +166,25 @@ class TrainCollate:
         # raw narrations (B̃,): HENASY's VEC extracts verb phrases from them
         batch["texts"] = list(batch["text"])
         batch["text"] = self.tokenize(batch["text"])  # (B̃, L)
+        if "rephrased_texts" in batch:
+            batch["rephrased_text"], batch["rephrased_valid"] = self._captions(batch.pop("rephrased_texts"))
         batch["num_positives"] = len(positives)
         if skipped:
             batch[SKIPPED_KEY] = skipped
         return batch
+
+    def _captions(self, lists: list[list[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-clip caption lists (1–5 each) → ids (B̃, 5, L) and validity (B̃, 5); empty slots are zeros."""
+        from henasy.data.rephrased import MAX_CAPTIONS
+
+        valid = torch.zeros(len(lists), MAX_CAPTIONS, dtype=torch.bool)  # (B̃, R)
+        flat = [text for captions in lists for text in captions[:MAX_CAPTIONS]]
+        for row, captions in enumerate(lists):
+            valid[row, : min(len(captions), MAX_CAPTIONS)] = True
+        ids = self.tokenize(flat)  # (M, L): only the captions, not the padding
+        out = ids.new_zeros(len(lists) * MAX_CAPTIONS, ids.shape[-1])
+        out[valid.flatten()] = ids
+        return out.view(len(lists), MAX_CAPTIONS, -1), valid
 
 
 class SkipPolicy:
@@ -156,11 +211,25 @@ class SkipPolicy:
 
 
 class _ReportSkips(Callback):
-    def __init__(self, policy: SkipPolicy) -> None:
+    def __init__(self, policy: SkipPolicy, recipe: dict[str, Any] | None = None) -> None:
         self.policy = policy
+        self.recipe = recipe
 
     def on_train_end(self, summary: dict[str, Any]) -> None:
         summary["skipped_clips"] = self.policy.skips.as_dict()
+        if self.recipe is not None:
+            summary["data_recipe"] = dict(self.recipe)
+
+
+def data_recipe(config: RunConfig, model: nn.Module) -> dict[str, Any]:
+    """How the training items were formed (for ``summary.json``): hard negatives, noun lists, caption file."""
+    rephrased = rephrased_captions_file(config, model)
+    return {
+        "hard_negative_sec": config.data.hard_negative_sec,
+        "noun_list": config.data.noun_list,
+        "max_nouns": config.data.max_nouns if config.data.noun_list == "helpinghands" else None,
+        "rephrased_captions_file": str(rephrased) if rephrased is not None else None,
+    }
 
 
 def bind_data(model: nn.Module, config: RunConfig) -> None:
@@ -184,10 +253,17 @@ def bind_data(model: nn.Module, config: RunConfig) -> None:
 
 def run_info(config: RunConfig) -> dict[str, Any]:
     """What makes a checkpoint belong to this run (checked on resume besides the trainer settings)."""
+    # the caption-positive and noun-list settings only when on, so runs without them resume as before
+    recipe = {
+        "data.rephrased_captions": config.data.rephrased_captions,
+        "data.noun_list": config.data.noun_list if config.data.noun_list != "tags" else None,
+        "data.max_nouns": config.data.max_nouns if config.data.noun_list != "tags" else None,
+    }
     return {
         "model": config.model,
         "model_args": dict(config.model_args),
         "data.hard_negative_sec": config.data.hard_negative_sec,
+        **{k: v for k, v in recipe.items() if v is not None},
         "data.limit": config.data.limit,
     }
 
@@ -227,7 +303,7 @@ def _train_locked(
         callbacks=[
             _WriteConfig(run_dir / CONFIG_NAME, config),
             JsonlMetrics(run_dir),
-            _ReportSkips(skip_policy),
+            _ReportSkips(skip_policy, data_recipe(config, model)),
             *callbacks,
         ],
         run_info=run_info(config),
