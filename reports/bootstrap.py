@@ -115,3 +115,58 @@ def paired_bootstrap(
 ) -> BootstrapCI:
     """Percentile bootstrap interval of ``mean(a − b)`` over paired items (``a[i]`` and ``b[i]`` pair up)."""
     return paired_bootstrap_strata([(a, b)], n_boot=n_boot, confidence=confidence, seed=seed)
+
+
+def _resampled_row_means(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot, R) means of each row of ``x`` (R, N) over item sets drawn with replacement, shared by all rows.
+
+    Draws exactly the indices ``_resampled_means`` draws (same chunks, same generator calls), turns each
+    resample into item counts (``bincount``) and takes every row's mean with one matrix product, so R rows
+    cost about as much as one.
+    """
+    r, n = x.shape
+    out = np.empty((n_boot, r))
+    chunk = max(1, CHUNK_ELEMENTS // n)
+    for start in range(0, n_boot, chunk):
+        stop = min(n_boot, start + chunk)
+        m = stop - start
+        idx = rng.integers(0, n, size=(m, n))  # (m, N) resampled item indices
+        flat = (idx + (np.arange(m) * n)[:, None]).ravel()  # (m·N,) index into a flattened (m, N) table
+        counts = np.bincount(flat, minlength=m * n).reshape(m, n).astype(np.float64)  # (m, N) draws per item
+        out[start:stop] = counts @ x.T / n  # (m, R)
+    return out
+
+
+def bootstrap_row_means(
+    strata: list[Any], *, n_boot: int = 10_000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(observed (R,), resampled (n_boot, R)) statistics of R rows evaluated on the same items.
+
+    ``strata[k]`` is an (R, N_k) array: row r's outcome on item i of stratum k (the same item in the same
+    column for every row). The statistic is the mean over strata of the per-stratum item means (one stratum:
+    the plain mean). Items are resampled within each stratum, identically for every row, so the difference
+    of two rows' resampled statistics is their paired bootstrap (``paired_bootstrap_strata`` draws the same
+    indices with the same seed). Percentiles of a column give that row's interval.
+    """
+    if not strata:
+        raise BenchError("bootstrap needs at least one stratum of items")
+    if n_boot < 1:
+        raise BenchError(f"need n_boot >= 1, got {n_boot}")
+    arrays = [np.asarray(s, dtype=np.float64) for s in strata]
+    rows = arrays[0].shape[0] if arrays[0].ndim == 2 else -1
+    for a in arrays:
+        if a.ndim != 2 or a.shape[0] != rows or a.shape[1] == 0:
+            raise BenchError(f"every stratum must be an (R, N>0) array with the same R, got {a.shape}")
+        if not np.isfinite(a).all():
+            raise BenchError("bootstrap got NaN/inf outcomes; drop those items first")
+    rng = np.random.default_rng(seed)
+    resampled = np.mean([_resampled_row_means(a, n_boot, rng) for a in arrays], axis=0)  # (n_boot, R)
+    observed = np.mean([a.mean(axis=1) for a in arrays], axis=0)  # (R,)
+    return observed, resampled
+
+
+def percentile_interval(stats: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """The percentile interval (Efron & Tibshirani 1993, ch. 13) of resampled statistics ``stats`` (n_boot,)."""
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(stats, [tail, 100 - tail])
+    return float(low), float(high)

@@ -6,12 +6,15 @@ sweep row, tagged ``bench.sweep``, ``bench.table``, ``bench.row`` (the row label
 benchmark metrics logged as ``<benchmark>.<metric>`` and the per-benchmark result records as the artifacts
 ``results/eval/<benchmark>.json``. For a table row the candidates are the runs tagged ``bench.table = id``
 (or ``bench.sweep = NAME`` with ``--sweep``) whose ``bench.row`` is the row's ``run_row``; the cell comes
-from the latest FINISHED one (``paper`` scale preferred over ``smoke`` unless a scale is asked for).
+from the latest FINISHED one (``paper`` scale preferred over ``synth``, then ``smoke``, unless a scale is asked for).
 
 A cell without a value has a status: ``not run`` (no run), ``running``, ``failed`` (only failed/killed
 runs), ``partial`` (evaluated on a subset: ``eval.limit`` or a record marked partial; tables refuse
 those), ``no metric``, ``nan``, ``unit mismatch``,
 ``not measured`` (Table 5 without a cost entry) or ``reference`` (a row the project does not run).
+Each measured cell also keeps the run's per-item outcomes of its metric (``cell_items``: the benchmark's declared
+breakdown of the ``results/eval`` record, in printed units), from which ``reports.intervals`` computes its 95 %
+interval and each row's difference from the reference row.
 Values are converted to the printed unit here (``ColumnSpec.scale``: fractions ×100); a value whose record
 states other units (``protocol.units``) than its column, or a "fraction" above 1, is refused (``unit
 mismatch``) rather than printed 100 times too small or too large.
@@ -41,12 +44,15 @@ from henasy.core.records import (
     check_version,
 )
 from reports import OUT_DIR
+from reports.intervals import annotate
 from reports.paper_numbers import PaperValue
+from reports.records import item_outcomes, item_scales
 from reports.spec import RowSpec, TableSpec
 
 FINISHED = "FINISHED"
 ACTIVE = ("RUNNING", "SCHEDULED")
-SCALE_PREFERENCE = ("paper", "smoke")  # without --scale, a paper-scale run wins over a smoke one
+# without --scale, a paper-scale run wins over the longer synthetic study, which wins over a smoke run
+SCALE_PREFERENCE = ("paper", "synth", "smoke")
 DEFAULT_COST_FILE = OUT_DIR / "cost.json"
 
 
@@ -98,6 +104,11 @@ class RowData:
     measured: list[Cell]
     run: RunInfo | None = None
     source: dict[str, Any] = field(default_factory=dict)  # where the measured values come from
+    # per column: per-item outcomes in printed units, one {item id: value} per stratum (None: why in item_notes)
+    items: list[list[dict[str, float]] | None] = field(default_factory=list)
+    item_notes: list[str] = field(default_factory=list)
+    ci: list[tuple[float, float] | None] = field(default_factory=list)  # 95 % interval of each measured cell
+    vs_reference: Any = None  # reports.intervals.RowComparison, for rows other than the reference row
 
     def diff(self, column: int) -> float | None:
         """measured − paper in printed units, where both are numbers."""
@@ -115,6 +126,9 @@ class TableData:
     rows: list[RowData]
     paper_only: bool
     notes: list[str] = field(default_factory=list)
+    reference: int | None = None  # index of the row the others are compared with (TableSpec.comparison_row)
+    intervals: Any = None  # reports.intervals.IntervalInfo once intervals were computed
+    significant_best: list[set[int]] = field(default_factory=list)  # per column: rows better than all others
 
 
 # ------------------------------------------------------------------------------------------------ MLflow
@@ -301,15 +315,44 @@ def _row_from_run(
                 None, "partial", f"{partial[benchmark]}; value {cell.value:.{col.precision}f} withheld"
             )
         row.measured[i] = cell
+        if cell.status == "ok" and not isinstance(cell.value, bool):
+            row.items[i], row.item_notes[i] = cell_items(
+                _records(mlc, run, benchmark, cache), col.metric.split(".", 1)[1], col.scale
+            )
+
+
+def cell_items(
+    records: list[dict[str, Any]], metric: str, scale: float
+) -> tuple[list[dict[str, float]] | None, str]:
+    """Per-item outcomes of ``metric`` in printed units (strata of ``{item id: value}``), or why there are none.
+
+    The benchmark's declared per-item breakdown (``reports.records.item_outcomes``) must average to the
+    record's metric (``item_scales``: per-item values may be 0/1 or fractions of a percentage metric).
+    """
+    record = next((r for r in reversed(records) if metric in (r.get("metrics") or {})), None)
+    if record is None:
+        return None, "no result record with per-item outcomes (results/eval artifact missing)"
+    strata, why = item_outcomes(record, metric)
+    if strata is None:
+        return None, why
+    factors = item_scales(strata, record["metrics"][metric])
+    if not factors:
+        return None, f"the per-item values of {metric} do not average to the metric (not a mean over items)"
+    f = factors[0] * scale
+    return [{k: v * f for k, v in stratum.items()} for stratum in strata], ""
 
 
 def _empty_row(spec: TableSpec, row_spec: RowSpec, status: str, reason: str = "") -> RowData:
     paper = spec.paper.row(row_spec.paper_row)
+    n = len(spec.columns)
     return RowData(
         spec=row_spec,
         paper=paper.values,
         printed=paper.printed,
         measured=[Cell(None, status, reason) for _ in spec.columns],
+        items=[None] * n,
+        item_notes=[""] * n,
+        ci=[None] * n,
     )
 
 
@@ -321,8 +364,14 @@ def collect_table(
     scale: str | None = None,
     paper_only: bool = False,
     cost_file: str | Path | None = None,
+    n_boot: int = 10_000,
+    seed: int = 0,
 ) -> TableData:
-    """Fill ``spec`` from MLflow (or the cost file for a ``source: cost`` table); ``paper_only`` reads nothing."""
+    """Fill ``spec`` from MLflow (or the cost file for a ``source: cost`` table); ``paper_only`` reads nothing.
+
+    Measured cells of an MLflow table get their 95 % bootstrap intervals and every row its difference from
+    the reference row (``reports.intervals.annotate``, ``n_boot`` resamples, ``seed``).
+    """
     if paper_only:
         rows = [_empty_row(spec, r, "reference" if r.reference else "paper only") for r in spec.rows]
         return TableData(spec, rows, paper_only=True)
@@ -364,11 +413,13 @@ def collect_table(
             _row_from_run(spec, row, run, mlc, cache)
         table.rows.append(row)
     scales = sorted({r.source["scale"] for r in table.rows if r.source.get("scale") and r.run})
-    if "smoke" in scales:
+    if "smoke" in scales or "synth" in scales:
         table.notes.append(
-            "smoke-scale runs (tiny presets, synthetic data) check the pipeline; their values are not "
-            "comparable with the paper's"
+            "smoke- and synth-scale runs (tiny presets, synthetic data) check the pipeline and the ablations' "
+            "direction on synthetic data; their values are not comparable with the paper's"
         )
+    table.reference = spec.comparison_row
+    annotate(table, n_boot=n_boot, seed=seed)
     return table
 
 

@@ -11,6 +11,9 @@ Units (``unit``, the unit of the value in the result record): ``percent`` values
 ``fraction`` values ×100 (the paper prints every metric of Tables 1–4 and 6 as a percentage), ``raw``
 values as measured (Table 5, units in the headers). The shipped specs say ``percent`` throughout: the
 benchmark records store percentages (EK100-MIR, EgoNLQ, EgoMQ as 100 × the official fractions).
+``reference_row`` (optional) names the measured row every other row is compared with (``Δ ref``, with a
+paired bootstrap interval; ``reports.intervals``); by default the last measured row (the full model of an
+ablation, HENASY in Tables 1, 2 and 6).
 Loading is strict (``henasy.core.specfile``: safe YAML with line numbers, unknown key = error): a mistake raises
 ``DataFormatError`` naming the file, 1-based line and key. The folder is the list of tables: adding a table
 is adding one ``tableN.yaml`` here (for a paper table, its printed numbers in ``reports/paper_numbers.yaml``).
@@ -28,7 +31,7 @@ from reports import REPORTS_ROOT
 from reports.paper_numbers import PaperTable, paper_table
 
 SPEC_DIR = REPORTS_ROOT / "tables"
-TOP_KEYS = ("id", "title", "source", "sweep", "columns", "rows", "notes")
+TOP_KEYS = ("id", "title", "source", "sweep", "columns", "rows", "notes", "reference_row")
 COLUMN_KEYS = ("metric", "unit", "precision", "better", "header")
 ROW_KEYS = ("label", "paper_row", "run_row", "model", "reference")
 SOURCES = ("mlflow", "cost")
@@ -83,10 +86,22 @@ class TableSpec:
     notes: tuple[str, ...]
     paper: PaperTable
     path: Path
+    reference_row: str | None = None  # the row every other row is compared with (``comparison_row``)
 
     @property
     def metrics(self) -> list[str]:
         return [c.metric for c in self.columns]
+
+    @property
+    def comparison_row(self) -> int | None:
+        """Index of the row the other rows are tested against: ``reference_row``, else the last row this
+        project measures (the full model in the ablations, HENASY in Tables 1, 2, 6); None for a cost table."""
+        if self.source != "mlflow":
+            return None
+        if self.reference_row is not None:
+            return next(i for i, r in enumerate(self.rows) if r.label == self.reference_row)
+        measured = [i for i, r in enumerate(self.rows) if not r.reference]
+        return measured[-1] if measured else None
 
 
 def _parse_columns(c: SpecChecker, node: Any, paper: PaperTable) -> tuple[ColumnSpec, ...]:
@@ -180,16 +195,27 @@ def parse_table_spec(data: Any, path: Path) -> TableSpec:
         c.fail(str(err), node, "id")
     source = c.choice(node, "source", "the table spec", SOURCES, default="mlflow")
     notes = c.strings(node, "notes", "the table spec")
+    rows = _parse_rows(c, node, paper, source)
+    reference_row = c.text(node, "reference_row", "the table spec")
+    measured = [r.label for r in rows if not r.reference]
+    if reference_row is not None and reference_row not in measured:
+        c.fail(
+            f"reference_row {reference_row!r} is not a measured row of this table",
+            node,
+            "reference_row",
+            expected="one of " + ", ".join(repr(x) for x in measured),
+        )
     return TableSpec(
         id=str(table_id),
         title=c.text(node, "title", "the table spec") or paper.title,
         source=source,
         sweep=c.text(node, "sweep", "the table spec"),
         columns=_parse_columns(c, node, paper),
-        rows=_parse_rows(c, node, paper, source),
+        rows=rows,
         notes=tuple(notes),
         paper=paper,
         path=path,
+        reference_row=reference_row,
     )
 
 

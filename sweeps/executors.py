@@ -8,6 +8,10 @@
   job exports submitit's torch.distributed environment). USR2 before the limit → checkpoint + requeue.
 - ``debug``: submitit's in-process executor (pdb-able); jobs run when their result is asked for.
 
+Stages (``sweeps.launch``): a SLURM submission can wait for other jobs (``after``: ``--dependency=afterok:...``
+through submitit's ``slurm_additional_parameters``); local jobs wait for their stages themselves
+(``sweeps.job``), so their time limit grows by the stages' (``extra_timeout_min``).
+
 State is read from the scheduler itself so that any process can reattach from the manifest (submitit
 #1625/#1627): ``squeue`` for live SLURM jobs, ``sacct`` for ended ones, ``/proc`` for local job controllers.
 """
@@ -55,12 +59,21 @@ def default_max_parallel(resources: Resources) -> int:
 
 
 def make_executor(
-    kind: str, folder: str | Path, resources: Resources, *, max_parallel: int, name: str, waves: int = 1
+    kind: str,
+    folder: str | Path,
+    resources: Resources,
+    *,
+    max_parallel: int,
+    name: str,
+    waves: int = 1,
+    after: list[str] | None = None,
+    extra_timeout_min: int = 0,
 ) -> Any:
     """A configured submitit executor writing its files under ``folder``.
 
     ``waves``: how many rounds of ``max_parallel`` local jobs the submission holds; a local job's clock runs
-    while it waits for a slot, so its time limit is stretched by that factor.
+    while it waits for a slot, so its time limit is stretched by that factor. ``after``: SLURM job ids that
+    must succeed before these jobs start (``afterok``); ``extra_timeout_min``: added to a local job's limit.
     """
     import submitit
 
@@ -79,7 +92,7 @@ def make_executor(
             raise BenchError(
                 "the local executor runs on one node; set resources.nodes: 1 or use --executor slurm"
             )
-        params["timeout_min"] = resources.timeout_min * max(1, waves)
+        params["timeout_min"] = resources.timeout_min * max(1, waves) + extra_timeout_min
         if resources.gpus_per_node:
             params["gpus_per_node"] = resources.gpus_per_node
     elif kind == "slurm":
@@ -96,8 +109,11 @@ def make_executor(
             value = getattr(resources, key)
             if value is not None:
                 params[f"slurm_{key}"] = value
-        if resources.additional:
-            params["slurm_additional_parameters"] = dict(resources.additional)
+        additional = dict(resources.additional)
+        if after:
+            additional["dependency"] = "afterok:" + ":".join(after)
+        if additional:
+            params["slurm_additional_parameters"] = additional
     try:
         ex.update_parameters(**params)
     except (ValueError, TypeError) as err:
@@ -112,6 +128,15 @@ def submit(executor: Any, kind: str, jobs: list[Any]) -> list[Any]:
             handles = [executor.submit(job) for job in jobs]
         return handles
     return [executor.submit(job) for job in jobs]
+
+
+def cancel(kind: str, job_ids: list[str]) -> None:
+    """Cancel jobs (SLURM: ``scancel``; a local job waiting for a dead stage ends by itself)."""
+    if kind == "slurm" and job_ids:
+        try:
+            subprocess.run(["scancel", *job_ids], capture_output=True, timeout=20, check=False)
+        except (OSError, subprocess.SubprocessError) as err:
+            raise BenchError(f"could not cancel the jobs {', '.join(job_ids)} (scancel: {err})") from None
 
 
 def with_flags(resources: Resources, **flags: Any) -> Resources:

@@ -12,6 +12,14 @@
    weights and saved to ``eval/<name>.json`` as it finishes (a restart skips the finished ones);
 5. ``result.json`` is written atomically, then metrics, artifacts and status go to MLflow.
 
+A run that needs stages (``Run.needs``) first waits, before it takes a local slot, until each stage's folder
+holds a complete result, then puts the stage's output (its ``last.pt``) at the referencing ``model.*`` key
+(``sweeps.expand.resolve_needs``) and tags its MLflow run with the stage (``bench.stage.<name>`` = the stage's
+run id; ``mlflow.parentRunId`` = the stage's MLflow run, so the UI nests rows under the stage they used). When
+a stage's job ended without a result the run ends at once as *blocked* (``state.json``), not failed, and
+writes no result; a rerun of the sweep submits the stage again and the run after it. On SLURM the row's job
+only starts after its stages succeeded (``afterok``), so it finds their results at once.
+
 Preemption and time-out: ``submitit.helpers.Checkpointable`` — on USR2 submitit calls ``checkpoint``, which
 returns a fresh job with the same arguments, and requeues it; the new attempt resumes from the trainer's
 last atomic checkpoint (``trainer.checkpoint_every``) and continues the same MLflow run. Design follows the
@@ -40,10 +48,14 @@ from henasy.core.plugins import include_items, load_includes
 from henasy.core.records import TAG_FAILURE, TAG_JOB_ID, BenchmarkResult, RunResult, run_tags
 from henasy.core.runlock import Holder, run_lock
 from henasy.training.callbacks import Callback
-from sweeps import records
+from sweeps import executors, records
 from sweeps.expand import Run
 
 STATE_EVERY_S = 1.0  # at most one state.json write per second while training
+STAGE_POLL_S = 0.5  # how often a run waiting for a stage looks at the stage's folder and job
+BLOCKED = "blocked"  # state.json phase of a run whose stage ended without a result
+TAG_STAGE = "bench.stage"  # a stage's MLflow run: its name; a row's: bench.stage.<name> = the stage's run id
+TAG_PARENT = "mlflow.parentRunId"  # MLflow's own parent tag: the UI nests a row under its stage
 
 
 class SweepJob(submitit.helpers.Checkpointable):
@@ -80,7 +92,58 @@ class SweepJob(submitit.helpers.Checkpointable):
                 done = records.read_result(run_dir)
                 if records.is_complete(done, run.run_id, run.benchmarks):
                     return done  # type: ignore[return-value]
+            if run.needs:
+                try:
+                    resolved = self._wait_for_stages(run, run_dir)
+                except BaseException as err:
+                    self._on_failure(err, run_dir, None)
+                    raise
+                if resolved is None:
+                    return {"run_id": run.run_id, "phase": BLOCKED}
+                run = resolved
             return self._run(run, run_dir, rank)
+
+    def _wait_for_stages(self, run: Run, run_dir: Path) -> Run | None:
+        """``run`` with its stages' outputs filled in once every stage has a complete result; None (and state
+        ``blocked``) when a stage's job ended without one."""
+        from henasy.training.trainer import CHECKPOINT_NAME
+        from sweeps.expand import resolve_needs
+
+        stages = self.context.get("stages") or {}
+        names = {need["run_id"]: need["stage"] for need in run.needs.values()}
+        outputs: dict[str, Path] = {}
+        tags: dict[str, str] = {}
+        for run_id in run.stage_ids:
+            info = stages.get(run_id) or {"run_dir": str(run_dir.parent / run_id)}
+            stage_dir, name = Path(info["run_dir"]), names[run_id]
+            announced = False
+            while True:
+                result = records.read_result(stage_dir)
+                if records.is_complete(result, run_id, ()):
+                    break
+                if _job_state(info) == executors.ENDED:
+                    result = records.read_result(stage_dir)  # it may have finished just before it ended
+                    if records.is_complete(result, run_id, ()):
+                        break
+                    detail = f"stage {name} [{run_id}] ended without a result"
+                    records.write_state(run_dir, BLOCKED, job_id=_job_id(), detail=detail, stage=run_id)
+                    return None
+                if not announced:
+                    detail = f"waiting for stage {name} [{run_id}]"
+                    records.write_state(run_dir, "waiting", job_id=_job_id(), detail=detail, stage=run_id)
+                    announced = True
+                time.sleep(STAGE_POLL_S)
+            outputs[run_id] = stage_dir / CHECKPOINT_NAME
+            if not outputs[run_id].is_file():
+                raise BenchError(
+                    f"stage {name} [{run_id}] finished but has no {CHECKPOINT_NAME} in {stage_dir}; rerun the "
+                    "sweep with --force to redo it"
+                )
+            tags[f"{TAG_STAGE}.{name}"] = run_id
+            if _nonempty(result.get("mlflow_run_id")):  # type: ignore[union-attr]
+                tags[TAG_PARENT] = str(result["mlflow_run_id"])  # type: ignore[index]
+        self.context = {**self.context, "job_tags": {**(self.context.get("job_tags") or {}), **tags}}
+        return resolve_needs(run, outputs)
 
     def _run(self, run: Run, run_dir: Path, rank: int) -> dict[str, Any]:
         with _slot(self.context.get("slots"), run_dir) if rank == 0 else contextlib.nullcontext():
@@ -130,6 +193,7 @@ class SweepJob(submitit.helpers.Checkpointable):
                 git_commit=self.context.get("git_commit"),
             ),
             **{k: str(v) for k, v in (self.context.get("job_tags") or {}).items()},
+            **({TAG_STAGE: run.stage} if run.stage else {}),
         }
         tracker.open(params=flatten_params(run.resolved()), tags=tags)
         tracker.set_tags({TAG_JOB_ID: _job_id()})
@@ -187,6 +251,7 @@ class SweepJob(submitit.helpers.Checkpointable):
                     checkpoint=checkpoint,
                     device=device,
                     progress=False,
+                    options=_options_for(run, name),
                     **kwargs,
                 )
                 atomic_write_json(records.eval_record_path(run_dir, name), recs)
@@ -324,6 +389,21 @@ class _StateReporter(Callback):
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def _nonempty(value: Any) -> bool:
+    """True for a non-empty string."""
+    return isinstance(value, str) and bool(value)
+
+
+def _job_state(info: dict[str, Any]) -> str:
+    """The state of a stage's job (``{"job_id", "executor"}``): ``ended`` when there is none to wait for."""
+    job_id, kind = info.get("job_id"), info.get("executor")
+    if not job_id or kind not in ("local", "slurm"):
+        return executors.ENDED  # finished before this submission, or an in-process (debug) job: it ran first
+    if kind == "local":
+        return executors.local_state(str(job_id))
+    return executors.slurm_states([str(job_id)]).get(str(job_id), (executors.UNKNOWN, ""))[0]
+
+
 def _job_id() -> str:
     try:
         return submitit.JobEnvironment().job_id
@@ -410,6 +490,12 @@ def _runner() -> tuple[Any, Any]:
             "evaluated"
         ) from None
     return evaluate, load_model
+
+
+def _options_for(run: Run, name: str) -> dict[str, Any] | None:
+    """The spec's ``eval.options`` of benchmark ``name`` (``benchmarks.runner.evaluate`` options), or None."""
+    given = (run.eval.get("options") or {}).get(name)
+    return {name: dict(given)} if given else None
 
 
 def _default_device() -> str:

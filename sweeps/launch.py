@@ -14,6 +14,13 @@ type), a search space whose bounds do not (a trial at each bound is expanded), a
 dataset folder (training rows need its ``ego4d/egoclip.csv``), files a row reads that do not exist
 (``checkpoint`` of ``train: false`` rows, ``data.verb_phrases``), an ``--out`` or ``runs`` that is a file,
 and a sweep folder that would resolve outside ``runs/``.
+
+Stages: the plan holds the stages the rows need before the rows (``sweeps.expand``). ``launch`` submits every
+stage and every row at once: on SLURM each row (job array per group of rows with the same stages) and each
+stage that needs another carries ``--dependency=afterok:<stage jobs>`` (a failed stage leaves them pending:
+``bench status`` shows them blocked); on the local executor a row's job waits for its stages' results before
+it takes a slot (``sweeps.job``), and ends as blocked when a stage's job ended without one. A finished stage is
+not submitted again; a rerun after a failed stage resubmits it and replaces the rows' dead pending SLURM jobs.
 """
 
 from __future__ import annotations
@@ -22,18 +29,17 @@ import contextlib
 import os
 import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from henasy.core.atomic import atomic_write_json
 from henasy.core.errors import BenchError, DataFormatError
 from sweeps import executors, manifest, monitor, records
-from sweeps.expand import Run, build_run, expand
-from sweeps.spec import DataSource, Resources, SweepSpec, load_spec
+from sweeps.expand import Run, build_run, expand, needed_stages, rows_of
+from sweeps.spec import SCALES, DataSource, Resources, SweepSpec, load_spec
 
 SUBMIT, FINISHED, ACTIVE = "submit", "finished", "active"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -75,9 +81,20 @@ class Plan:
     tracking_uri: str | None
     force: bool = False  # redo runs that have a complete result
     check_data: bool = True  # run the data preflight before submitting (user-given data roots only)
+    stage_resources: dict[str, Resources] = field(default_factory=dict)  # stage name → its resources
+    replace_jobs: dict[str, str] = field(default_factory=dict)  # run_id → pending job to cancel (dead stage)
+    flags: dict[str, Any] = field(default_factory=dict)  # command-line resources (win over the spec's)
 
     def run_dir(self, run: Run) -> Path:
         return self.sweep_dir / run.run_id
+
+    @property
+    def stages(self) -> list[Run]:
+        return [r for r in self.runs if r.stage is not None]
+
+    def resources_of(self, run: Run) -> Resources:
+        """The resources of ``run``'s job (a stage's own, else the scale's)."""
+        return self.stage_resources.get(run.stage or "", self.resources)
 
     @property
     def to_submit(self) -> list[Run]:
@@ -85,22 +102,11 @@ class Plan:
 
 
 def git_commit() -> str:
-    """HEAD of the repository the code runs from (``-dirty`` with uncommitted changes), or ``unknown``."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
-        )
-        if head.returncode != 0:
-            return "unknown"
-        dirty = subprocess.run(
-            ["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    """The commit the code runs from (``-dirty`` with uncommitted changes), else ``unknown (why)``:
+    ``henasy.core.buildinfo.git_commit`` (a git checkout, else the commit a wheel recorded when it was built)."""
+    from henasy.core.buildinfo import git_commit as commit
+
+    return commit()
 
 
 def sweep_dir_for(spec_name: str, scale: str, out: str | None = None) -> Path:
@@ -182,14 +188,26 @@ def plan_sweep(opts: SweepOptions, spec: SweepSpec | None = None) -> Plan:
             raise BenchError(
                 f"--only {unknown}: no such row in {spec.path}; rows: {', '.join(map(repr, labels))}"
             )
-        runs = [r for r in runs if r.label in opts.only]
+        selected = [r for r in runs if r.label in opts.only]
+        runs = needed_stages(runs, selected) + selected
     resources = executors.with_flags(spec.scale(opts.scale).resources, **opts.resources)
+    scale_stages = spec.scale(opts.scale).stages
+    stage_resources = {
+        run.stage: executors.with_flags(
+            replace(resources, **scale_stages[run.stage].resources)
+            if run.stage in scale_stages
+            else resources,
+            **opts.resources,
+        )
+        for run in runs
+        if run.stage is not None
+    }
     max_parallel = opts.max_parallel or (
         executors.default_max_parallel(resources) if opts.executor == "local" else max(1, len(runs))
     )
     if max_parallel < 1:
         raise BenchError("--max-parallel must be >= 1")
-    decisions = _decide(runs, sweep_dir, opts.force)
+    decisions, replace_jobs = _decide(runs, sweep_dir, opts.force)
     uri = None
     if opts.tracking:
         from sweeps.tracking import resolve_tracking_uri
@@ -209,6 +227,8 @@ def plan_sweep(opts: SweepOptions, spec: SweepSpec | None = None) -> Plan:
         uri,
         opts.force,
         opts.check_data,
+        stage_resources,
+        replace_jobs,
     )
 
 
@@ -256,43 +276,87 @@ def _check_files(spec: SweepSpec, runs: list[Run], data_root: Path | None) -> No
                 )
 
 
-def _decide(runs: list[Run], sweep_dir: Path, force: bool) -> dict[str, str]:
+def _decide(runs: list[Run], sweep_dir: Path, force: bool) -> tuple[dict[str, str], dict[str, str]]:
+    """(run_id → submit | finished | active, run_id → pending SLURM job to replace).
+
+    A run whose job is still pending but one of whose stages is submitted again (its earlier job failed or
+    was killed) waits on a dependency that can never be met: it is submitted again and that job replaced.
+    """
     try:
         data = manifest.read_manifest(sweep_dir)
     except BenchError:
         data = {"runs": {}}
     jobs = monitor.job_states(data)
-    out = {}
-    for run in runs:
+    out: dict[str, str] = {}
+    replace_jobs: dict[str, str] = {}
+    for run in runs:  # stages come before the runs that need them
+        state = jobs.get(run.run_id, ("",))[0]
         if records.run_finished(sweep_dir / run.run_id, run.run_id, run.benchmarks) and not force:
             out[run.run_id] = FINISHED
-        elif jobs.get(run.run_id, ("",))[0] in (executors.PENDING, executors.RUNNING):
+        elif state in (executors.PENDING, executors.RUNNING):
             out[run.run_id] = ACTIVE
+            entry = data["runs"].get(run.run_id, {})
+            stale = any(out.get(i) == SUBMIT for i in run.stage_ids)
+            if stale and state == executors.PENDING and entry.get("executor") == "slurm":
+                out[run.run_id] = SUBMIT
+                replace_jobs[run.run_id] = str(entry["job_id"])
         else:
             out[run.run_id] = SUBMIT
-    return out
+    return out, replace_jobs
+
+
+def _param_text(value: Any) -> str:
+    if isinstance(value, dict) and set(value) == {"stage", "output"}:
+        return f"<{value['output']} of stage {value['stage']}>"
+    return str(value)
 
 
 def plan_table(plan: Plan) -> str:
-    """The runs of a plan as a table (``--dry-run``)."""
+    """The runs of a plan as a table (``--dry-run``); with stages, a column says what each run waits for."""
     from tabulate import tabulate
 
+    names = {r.run_id: r.stage for r in plan.stages}
     rows = []
     for run in plan.runs:
-        params = ", ".join(f"{k}={v}" for k, v in run.params.items()) or "-"
-        rows.append(
-            [
-                run.index,
-                run.label,
-                run.run_id,
-                run.model,
-                params,
-                ",".join(run.benchmarks) or "-",
-                plan.decisions[run.run_id],
-            ]
-        )
-    head = ["#", "row", "run id", "model", "overrides", "benchmarks", "action"]
+        params = ", ".join(f"{k}={_param_text(v)}" for k, v in run.params.items()) or "-"
+        cells = [
+            "stage" if run.stage else run.index,
+            run.label,
+            run.run_id,
+            run.model,
+            params,
+            ",".join(run.benchmarks) or "-",
+        ]
+        if plan.stages:
+            cells.append(", ".join(f"{names[i]} [{i}]" for i in run.stage_ids) or "-")
+        rows.append([*cells, plan.decisions[run.run_id]])
+    head = [
+        "#",
+        "row",
+        "run id",
+        "model",
+        "overrides",
+        "benchmarks",
+        *(["after"] if plan.stages else []),
+        "action",
+    ]
     return tabulate(rows, headers=head, tablefmt="simple", disable_numparse=True)
+
+
+def stages_text(plan: Plan) -> str:
+    """One line per stage: what it trains, what it gives to which rows ('' without stages)."""
+    lines = []
+    for stage in plan.stages:
+        users = [r for r in plan.runs if stage.run_id in r.stage_ids]
+        keys = sorted({k for r in users for k, n in r.needs.items() if n["run_id"] == stage.run_id})
+        res = plan.resources_of(stage)
+        lines.append(
+            f"stage {stage.stage} [{stage.run_id}]: trains {stage.model} "
+            f"({stage.config['trainer'].get('max_steps') or 'all'} steps max, {res.cpus_per_task} CPU(s), "
+            f"{res.gpus_per_node} GPU(s)), {plan.decisions[stage.run_id]}; its checkpoint goes to "
+            f"{', '.join(keys)} of {len(users)} run(s): {', '.join(repr(r.label) for r in users)}"
+        )
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------------- data
@@ -325,18 +389,29 @@ def ensure_synthetic(root: Path, source: DataSource, *, progress: bool = True) -
 
 # ----------------------------------------------------------------------------------------------- submit
 def job_context(
-    plan: Plan, run: Run, commit: str, *, noop: bool = False, tags: dict[str, str] | None = None
+    plan: Plan,
+    run: Run,
+    commit: str,
+    *,
+    noop: bool = False,
+    tags: dict[str, str] | None = None,
+    stage_jobs: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """What a ``SweepJob`` needs besides its run."""
+    """What a ``SweepJob`` needs besides its run (``stage_jobs``: stage run id → its job, for stage waits)."""
+    jobs = stage_jobs or {}
     context: dict[str, Any] = {
         "run_dir": str(plan.run_dir(run)),
         "tracking_uri": plan.tracking_uri,
         "experiment": plan.spec.name,
         "git_commit": commit,
-        "cpus_per_task": plan.resources.cpus_per_task,
+        "cpus_per_task": plan.resources_of(run).cpus_per_task,
         "noop": noop,
         "job_tags": dict(tags or {}),
     }
+    if run.stage_ids:
+        context["stages"] = {
+            i: {"run_dir": str(plan.sweep_dir / i), **jobs.get(i, {})} for i in run.stage_ids
+        }
     if plan.executor == "local":
         context["slots"] = {"dir": str(plan.sweep_dir / ".slots"), "count": plan.max_parallel}
     return context
@@ -397,8 +472,21 @@ def prepare(plan: Plan, *, progress: bool = True) -> str:
     return commit
 
 
-def submit_runs(plan: Plan, runs: list[Run], contexts: list[dict[str, Any]], *, name: str) -> dict[str, Any]:
-    """Submit one ``SweepJob`` per run; record the jobs in the manifest; returns run_id → submitit job."""
+def submit_runs(
+    plan: Plan,
+    runs: list[Run],
+    contexts: list[dict[str, Any]],
+    *,
+    name: str,
+    after: list[str] | None = None,
+    resources: Resources | None = None,
+    extra_timeout_min: int = 0,
+) -> dict[str, Any]:
+    """Submit one ``SweepJob`` per run; record the jobs in the manifest; returns run_id → submitit job.
+
+    ``after``: SLURM job ids that must end successfully first (``--dependency=afterok:...``); ``resources``:
+    instead of the plan's; ``extra_timeout_min``: added to a local job's time limit (time it waits for stages).
+    """
     from sweeps.job import SweepJob
 
     if not runs:
@@ -412,7 +500,14 @@ def submit_runs(plan: Plan, runs: list[Run], contexts: list[dict[str, Any]], *, 
     waves = -(-len(runs) // plan.max_parallel)
     folder = plan.sweep_dir / "submitit" / "%j"
     ex = executors.make_executor(
-        plan.executor, folder, plan.resources, max_parallel=plan.max_parallel, name=name, waves=waves
+        plan.executor,
+        folder,
+        resources or plan.resources,
+        max_parallel=plan.max_parallel,
+        name=name,
+        waves=waves,
+        after=after,
+        extra_timeout_min=extra_timeout_min,
     )
     jobs = [SweepJob(run.to_dict(), ctx) for run, ctx in zip(runs, contexts)]
     with _detached_children() if plan.executor == "local" else contextlib.nullcontext():
@@ -452,11 +547,60 @@ def _detached_children() -> Iterator[None]:
 
 
 def launch(plan: Plan, *, progress: bool = True) -> dict[str, Any]:
-    """Prepare, then submit every run of the plan that needs it; returns run_id → submitit job."""
+    """Prepare, then submit every run of the plan that needs it; returns run_id → submitit job.
+
+    Stages first (each its own job, after the stages it needs), then the rows grouped by the jobs they wait
+    for (one submission, a SLURM job array, per group)."""
     commit = prepare(plan, progress=progress)
-    runs = plan.to_submit
-    contexts = [job_context(plan, run, commit) for run in runs]
-    return submit_runs(plan, runs, contexts, name=f"bench-{plan.spec.name.replace('/', '-')}")
+    name = f"bench-{plan.spec.name.replace('/', '-')}"
+    if not plan.stages:
+        runs = plan.to_submit
+        contexts = [job_context(plan, run, commit) for run in runs]
+        return submit_runs(plan, runs, contexts, name=name)
+    if plan.replace_jobs:
+        executors.cancel(plan.executor, list(plan.replace_jobs.values()))
+    data = manifest.read_manifest(plan.sweep_dir)
+    stage_jobs: dict[str, dict[str, Any]] = {}  # stage run id → its job (submitted now or still active)
+    for stage in plan.stages:
+        entry = data["runs"].get(stage.run_id, {})
+        if plan.decisions[stage.run_id] == ACTIVE and entry.get("job_id"):
+            stage_jobs[stage.run_id] = {"job_id": str(entry["job_id"]), "executor": entry.get("executor")}
+    handles: dict[str, Any] = {}
+    timeouts = {s.run_id: plan.resources_of(s).timeout_min for s in plan.stages}
+    for run in plan.runs:
+        if run.stage is not None and plan.decisions[run.run_id] != SUBMIT:
+            continue
+        if run.stage is None:
+            break
+        after = [stage_jobs[i]["job_id"] for i in run.stage_ids if i in stage_jobs]
+        ctx = job_context(plan, run, commit, stage_jobs=stage_jobs)
+        handle = submit_runs(
+            plan,
+            [run],
+            [ctx],
+            name=f"{name}-{run.stage}",
+            after=after,
+            resources=plan.resources_of(run),
+            extra_timeout_min=sum(timeouts[i] for i in run.stage_ids),
+        )[run.run_id]
+        handles[run.run_id] = handle
+        stage_jobs[run.run_id] = {"job_id": str(handle.job_id), "executor": plan.executor}
+    groups: dict[tuple[str, ...], list[Run]] = {}
+    for run in rows_of(plan.to_submit):
+        groups.setdefault(tuple(i for i in run.stage_ids if i in stage_jobs), []).append(run)
+    for waits_for, runs in groups.items():
+        contexts = [job_context(plan, run, commit, stage_jobs=stage_jobs) for run in runs]
+        handles.update(
+            submit_runs(
+                plan,
+                runs,
+                contexts,
+                name=name,
+                after=[stage_jobs[i]["job_id"] for i in waits_for],
+                extra_timeout_min=sum(timeouts[i] for i in waits_for),
+            )
+        )
+    return handles
 
 
 def run_debug_jobs(handles: dict[str, Any]) -> dict[str, BaseException]:
@@ -488,7 +632,7 @@ def find_sweep_dirs(
         name = load_spec(name_or_dir).name
     except BenchError:
         name = name_or_dir.removesuffix(".yaml")
-    scales = [scale] if scale else ["smoke", "paper"]
+    scales = [scale] if scale else list(SCALES)
     found = [
         sweep_dir_for(name, s) for s in scales if (sweep_dir_for(name, s) / manifest.MANIFEST_NAME).is_file()
     ]

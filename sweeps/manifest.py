@@ -81,6 +81,9 @@ def record_run(data: dict[str, Any], run: dict[str, Any], run_dir: str) -> dict[
             "model": run["config"]["model"],
             "benchmarks": list(run.get("benchmarks", [])),
             "run_dir": run_dir,
+            "stage": run.get("stage"),  # the stage's name when the run is a stage
+            # run ids of the stages this run needs (bench status: blocked when one failed)
+            "stages": list(dict.fromkeys(n["run_id"] for n in (run.get("needs") or {}).values())),
         }
     )
     return entry

@@ -5,6 +5,11 @@ state (``sweeps.executors``) and the job's own ``state.json`` say whether it is 
 slot, training (step / total), evaluating (which benchmark), requeued or failed. A job that ended without a
 result is failed; if it died without a word (SIGKILL, ``scancel``, OOM) its MLflow run still says RUNNING,
 so ``reconcile`` sets it FAILED (mlflow #10510) and notes why in ``state.json``.
+
+A run that needs a stage is *blocked* (not failed) when that stage failed or is blocked itself: its local job
+ended saying so (``state.json`` phase ``blocked``), or its SLURM job pends on a dependency that can never be
+met (``DependencyNeverSatisfied``) — or, in any case, when the stage's own row is failed or blocked. A rerun
+of the sweep submits the stage again and the blocked runs after it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from typing import Any
 from sweeps import executors, records
 
 FINISHED, FAILED, RUNNING, PENDING, TODO = "finished", "failed", "running", "pending", "todo"
-TERMINAL = (FINISHED, FAILED, TODO)
+BLOCKED = "blocked"  # a stage it needs failed (or is blocked): it cannot start until a rerun
+TERMINAL = (FINISHED, FAILED, TODO, BLOCKED)
+NEVER_SATISFIED = "DependencyNeverSatisfied"  # SLURM's reason for a job whose afterok can no longer hold
 
 
 @dataclass
@@ -76,6 +83,10 @@ def row_status(run_id: str, entry: dict[str, Any], job: tuple[str, str] | None) 
         return RowStatus(run_id, label, FINISHED, "", job_id, dict(record.get("metrics", {})))  # type: ignore[union-attr]
     if not job_id:
         return RowStatus(run_id, label, TODO, "not submitted")
+    if state == executors.ENDED and phase.get("phase") == BLOCKED:
+        return RowStatus(run_id, label, BLOCKED, str(phase.get("detail") or "a stage failed"), job_id)
+    if state == executors.PENDING and NEVER_SATISFIED in raw:
+        return RowStatus(run_id, label, BLOCKED, "a stage it needs failed (DependencyNeverSatisfied)", job_id)
     if state == executors.ENDED:
         error = records.error_tail(run_dir) or executors.job_log_tail(
             entry.get("submitit_folder", ""), str(job_id)
@@ -83,11 +94,15 @@ def row_status(run_id: str, entry: dict[str, Any], job: tuple[str, str] | None) 
         detail = phase.get("error") or (raw and f"job {raw.lower()}") or "job ended without a result"
         return RowStatus(run_id, label, FAILED, str(detail), job_id, error=error)
     if state == executors.PENDING:
+        if "(Dependency)" in raw and entry.get("stages"):
+            return RowStatus(run_id, label, PENDING, "waiting for its stage(s) (afterok)", job_id)
         word, _, reason = (raw or "pending").partition(" ")
         return RowStatus(
             run_id, label, PENDING, f"{word.lower()} {reason}".strip() + _phase_hint(phase), job_id
         )
     if state == executors.RUNNING:
+        if phase.get("phase") == "waiting" and phase.get("stage"):  # a local job waiting for its stage
+            return RowStatus(run_id, label, PENDING, _describe(phase), job_id)
         return RowStatus(run_id, label, RUNNING, _describe(phase), job_id)
     return RowStatus(run_id, label, PENDING, "submitted", job_id)
 
@@ -112,11 +127,43 @@ def _describe(phase: dict[str, Any]) -> str:
 def statuses(
     manifest: dict[str, Any], handles: dict[str, Any] | None = None, run_ids: list[str] | None = None
 ) -> list[RowStatus]:
-    """Every row's status, in spec order."""
+    """Every row's status, in spec order (stages first); runs after a failed or blocked stage are blocked."""
     jobs = job_states(manifest, handles)
     entries = manifest["runs"]
     order = run_ids or sorted(entries, key=lambda r: entries[r].get("index", 0))
-    return [row_status(r, entries[r], jobs.get(r)) for r in order if r in entries]
+    rows = [row_status(r, entries[r], jobs.get(r)) for r in order if r in entries]
+    return block_after_failed_stages(rows, entries, {r: jobs.get(r) for r in entries})
+
+
+def block_after_failed_stages(
+    rows: list[RowStatus], entries: dict[str, Any], jobs: dict[str, tuple[str, str] | None]
+) -> list[RowStatus]:
+    """Rows not finished whose stage (by its manifest entry) is failed or blocked become blocked."""
+    known = {row.run_id: row for row in rows}
+
+    def stage_state(run_id: str, seen: tuple[str, ...] = ()) -> str:
+        if run_id not in known and run_id in entries and run_id not in seen:
+            known[run_id] = row_status(run_id, entries[run_id], jobs.get(run_id))
+        row = known.get(run_id)
+        if row is None:
+            return TODO
+        if row.state not in (FINISHED, FAILED, BLOCKED):
+            for dep in entries.get(run_id, {}).get("stages") or []:
+                if stage_state(dep, (*seen, run_id)) in (FAILED, BLOCKED):
+                    return BLOCKED
+        return row.state
+
+    out = []
+    for row in rows:
+        if row.state not in (FINISHED, BLOCKED):
+            for dep in entries.get(row.run_id, {}).get("stages") or []:
+                state = stage_state(dep)
+                if state in (FAILED, BLOCKED):
+                    label = entries.get(dep, {}).get("label", dep)
+                    row = RowStatus(row.run_id, row.label, BLOCKED, f"{label} [{dep}] {state}", row.job_id)
+                    break
+        out.append(row)
+    return out
 
 
 def reconcile(manifest: dict[str, Any], rows: list[RowStatus], *, force: bool = False) -> int:
@@ -166,17 +213,20 @@ def counts(rows: list[RowStatus]) -> str:
     seen: dict[str, int] = {}
     for row in rows:
         seen[row.state] = seen.get(row.state, 0) + 1
-    order = (FINISHED, RUNNING, PENDING, FAILED, TODO)
+    order = (FINISHED, RUNNING, PENDING, FAILED, BLOCKED, TODO)
     return ", ".join(f"{seen[s]} {s}" for s in order if s in seen)
 
 
 def error_report(rows: list[RowStatus]) -> str:
-    """The error tail of every failed row."""
+    """The error tail of every failed row, then one line per blocked row."""
     parts = []
     for row in rows:
         if row.state == FAILED:
             tail = row.error or "(no error text; see the job's log under the submitit folder)"
             parts.append(f"--- {row.label} [{row.run_id}] job {row.job_id}: {row.detail}\n{tail}")
+    for row in rows:
+        if row.state == BLOCKED:
+            parts.append(f"--- {row.label} [{row.run_id}] blocked: {row.detail} (rerun the sweep to resume)")
     return "\n".join(parts)
 
 

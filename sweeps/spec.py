@@ -4,7 +4,20 @@ A spec is one human-edited YAML file (``sweeps/ablations/losses.yaml`` fills HEN
 (model, dotted config overrides, the benchmarks evaluated after training), per-``scales`` settings
 (``smoke``: tiny presets on the synthetic set, ``paper``: paper presets on real data with the cluster
 resources they need), and named ``rows`` (labelled as in the paper table) and/or ``axes`` of dotted
-overrides; optionally an Optuna ``search`` space. Typed dataclasses are the schema; loading is strict
+overrides; optionally an Optuna ``search`` space.
+
+Stages (``stages:``): named runs that rows build on, e.g. ``pretrain`` trains the LaViLa backbone that every
+HENASY row of Table 3 starts from. A row consumes a stage's output by reference, never by path: an override
+value ``{stage: pretrain, output: checkpoint}`` (e.g. on ``model.lavila_checkpoint``) stands for the stage's
+trained weights. A stage is resolved from its own ``model``/``overrides``/``benchmarks``/``eval``, then the
+scale's ``scales.<scale>.stages.<name>`` part (overrides, eval, benchmarks, resources); of the scale's own
+settings only ``models``, ``preset``, ``data``, ``eval`` and ``resources`` apply to it, and ``base``, the
+scale's ``overrides`` and rows do not (they configure the rows: a row-only option such as a HENASY loss
+switch never reaches the backbone stage, and changing a row setting never changes the stage's id). References are checked when the spec is read (unknown stage, unknown
+output, cycles between stages, references on other than ``model.*`` keys), naming the line. A ``--set`` of a
+key that holds a reference to a stage gives that stage's output (``--set model.lavila_checkpoint=/ckpt/lavila.pth``
+at paper scale): every reference to that stage (``checkpoint: {stage: pretrain}`` of a ``train: false`` row
+included) then reads that file, and the stage is not run. Typed dataclasses are the schema; loading is strict
 (unknown key = error, no ``_base_`` chains, no ``!function`` tags).
 
 Files are read by ``henasy.core.specfile.load_yaml`` (safe tags, line numbers, hostile-file limits) and checked
@@ -23,16 +36,33 @@ from typing import Any
 
 from henasy.core.errors import BenchError
 from henasy.core.overrides import is_dotted_key
-from henasy.core.specfile import LineDict, LineList, SpecChecker, load_yaml, read_text
+from henasy.core.specfile import LineDict, LineList, SpecChecker, did_you_mean, load_yaml, read_text
 from henasy.core.specfile import plain as _plain
 from sweeps import SPEC_ROOT
 
-SCALES = ("smoke", "paper")
+SCALES = ("smoke", "synth", "paper")  # synth: the longer synthetic study (tiny models, smoke preset)
 RUN_KEYS = ("model", "overrides", "benchmarks", "eval", "train", "checkpoint")
-TOP_KEYS = ("name", "description", "table", "metrics", "base", "scales", "rows", "axes", "search")
-SCALE_KEYS = ("preset", "models", "data", "overrides", "resources", "eval", "train", "checkpoint")
+TOP_KEYS = ("name", "description", "table", "metrics", "base", "stages", "scales", "rows", "axes", "search")
+SCALE_KEYS = (
+    "preset",
+    "models",
+    "data",
+    "overrides",
+    "benchmarks",
+    "resources",
+    "eval",
+    "train",
+    "checkpoint",
+    "stages",
+)
+STAGE_KEYS = ("description", "model", "overrides", "benchmarks", "eval")
+SCALE_STAGE_KEYS = ("overrides", "eval", "benchmarks", "resources")
+REF_KEYS = ("stage", "output")
+STAGE_OUTPUTS = ("checkpoint",)  # checkpoint: the stage's trained weights (its run folder's last.pt)
+STAGE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 ROW_KEYS = ("label", *RUN_KEYS)
-EVAL_KEYS = ("batch_size", "num_workers", "limit", "device", "on_missing")  # bench eval options
+# bench eval options; options: {benchmark: {option: value}} as bench eval --option BENCH.KEY=VALUE
+EVAL_KEYS = ("batch_size", "num_workers", "limit", "device", "on_missing", "options")
 ON_MISSING = ("error", "skip")  # bench eval --on-missing (benchmarks.context.ON_MISSING)
 DATA_KEYS = ("synth", "seed")
 SYNTH_SIZES = ("tiny", "small", "medium")
@@ -104,6 +134,18 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class StageRef:
+    """An override value that stands for an output of a stage (``{stage: pretrain, output: checkpoint}``)."""
+
+    stage: str
+    output: str = "checkpoint"
+    line: int = field(default=0, compare=False)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"stage": self.stage, "output": self.output}
+
+
+@dataclass(frozen=True)
 class RunPart:
     """Run settings given in one place (base, a scale or a row); ``None`` = not set here."""
 
@@ -112,7 +154,7 @@ class RunPart:
     benchmarks: tuple[str, ...] | None = None
     eval: dict[str, Any] = field(default_factory=dict)
     train: bool | None = None
-    checkpoint: str | None = None
+    checkpoint: str | StageRef | None = None  # a path, or a stage's checkpoint (rows with train: false)
     origin: str = ""  # where in the spec: "base", "scales.smoke", "rows[1] ('b')", "axes.lr.small"
     # 1-based line of each setting: "" (the part), "model", "benchmarks", "checkpoint", "overrides.<key>", ...
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
@@ -120,6 +162,24 @@ class RunPart:
     def line_of(self, key: str) -> int | None:
         """The line that sets ``key`` here (the part's own line when the key has none), or None."""
         return self.lines.get(key) or self.lines.get("") or None
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A named stage: a run that rows (or later stages) consume by ``StageRef``; trained once per sweep."""
+
+    name: str
+    run: RunPart
+    description: str = ""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class ScaleStage:
+    """A scale's settings for one stage (``scales.<scale>.stages.<name>``): run settings and resources."""
+
+    run: RunPart = field(default_factory=RunPart)
+    resources: dict[str, Any] = field(default_factory=dict)  # Resources fields to replace for this stage
 
 
 @dataclass(frozen=True)
@@ -133,6 +193,7 @@ class Scale:
     run: RunPart = field(default_factory=RunPart)
     resources: Resources = field(default_factory=Resources)
     lines: dict[str, int] = field(default_factory=dict, compare=False, repr=False)  # "models.<name>" → line
+    stages: dict[str, ScaleStage] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -185,6 +246,7 @@ class SweepSpec:
     axes: dict[str, dict[str, RunPart]] = field(default_factory=dict)
     search: Search | None = None
     name_line: int | None = None  # line of the ``name`` key (None: the name comes from the file name)
+    stages: dict[str, Stage] = field(default_factory=dict)
 
     def scale(self, name: str) -> Scale:
         """The settings of scale ``name`` (an empty ``Scale`` when the spec does not mention it)."""
@@ -197,6 +259,10 @@ class SweepSpec:
 class _Checker(SpecChecker):
     """``SpecChecker`` plus the sweep-spec checks: overrides, run settings, benchmark and sweep names."""
 
+    def __init__(self, path: str | Path) -> None:
+        super().__init__(path)
+        self.refs: list[tuple[StageRef, str]] = []  # every stage reference read, with where it was set
+
     def overrides(self, value: Any, what: str, parent: LineDict, key: str) -> dict[str, Any]:
         mapping = self.mapping(value, what, None, parent=parent, key=key)
         out: dict[str, Any] = {}
@@ -208,9 +274,43 @@ class _Checker(SpecChecker):
                     key=k,
                     expected="model.<factory argument>, data.<field> or trainer.<field>, e.g. trainer.lr",
                 )
-            out[k] = _plain(v)
-        _check_config_keys(self, mapping, what)
+            out[k] = self.stage_ref(v, f"{what}.{k}", mapping, k) if _is_ref(v) else _plain(v)
+        plain_keys = LineDict((k, v) for k, v in mapping.items() if not isinstance(out[k], StageRef))
+        plain_keys.line, plain_keys.key_lines = mapping.line, getattr(mapping, "key_lines", {})
+        _check_config_keys(self, plain_keys, what)
         return out
+
+    def checkpoint(self, node: LineDict, what: str) -> str | StageRef | None:
+        """``checkpoint``: a path, or ``{stage: NAME}`` (evaluate a stage's weights: ``train: false`` rows)."""
+        value = node.get("checkpoint")
+        if _is_ref(value):
+            return self.stage_ref(value, f"{what}.checkpoint", node, "checkpoint")
+        return self.typed(node, "checkpoint", (str,), what)
+
+    def stage_ref(self, value: LineDict, what: str, parent: LineDict, key: str) -> StageRef:
+        """``{stage: NAME, output: checkpoint}`` on a ``model.<option>`` key (a path option of the model) or on
+        ``checkpoint``."""
+        node = self.mapping(value, what, REF_KEYS, parent=parent, key=key)
+        if key != "checkpoint" and not re.match(r"^model\.[A-Za-z_][A-Za-z0-9_]*$", str(key)):
+            self.fail(
+                f"{what}: a stage output is a file of model weights; it can only be the value of a "
+                "model.<option> key",
+                where=parent,
+                key=key,
+                expected="e.g. model.lavila_checkpoint: {stage: pretrain, output: checkpoint}",
+            )
+        name = self.typed(node, "stage", (str,), what, optional=False)
+        output = self.typed(node, "output", (str,), what) or "checkpoint"
+        if output not in STAGE_OUTPUTS:
+            self.fail(
+                f"{what}: unknown stage output {output!r}{did_you_mean(output, STAGE_OUTPUTS)}",
+                where=node,
+                key="output",
+                expected="one of " + ", ".join(STAGE_OUTPUTS),
+            )
+        ref = StageRef(name, output, line=node.line_of("stage"))
+        self.refs.append((ref, what))
+        return ref
 
     def run_part(self, node: LineDict, what: str, origin: str | None = None) -> RunPart:
         """Settings of ``node`` (base, a scale or a row); ``origin`` names it in later errors (default ``what``)."""
@@ -244,6 +344,7 @@ class _Checker(SpecChecker):
                 ev,
                 "on_missing",
             )
+        self.benchmark_options(ev, f"{what}.eval")
         lines = {"": node.line, **{k: node.line_of(k) for k in node if k in RUN_KEYS}}
         lines.update({f"eval.{k}": ev.line_of(k) for k in ev})
         ov = node.get("overrides")
@@ -253,12 +354,29 @@ class _Checker(SpecChecker):
             model=model,
             overrides=overrides,
             benchmarks=benchmarks,
-            eval={k: ev[k] for k in ev},
+            eval={k: _plain(ev[k]) if k == "options" else ev[k] for k in ev},
             train=self.typed(node, "train", (bool,), what),
-            checkpoint=self.typed(node, "checkpoint", (str,), what),
+            checkpoint=self.checkpoint(node, what),
             origin=origin or what,
             lines=lines,
         )
+
+    def benchmark_options(self, ev: LineDict, what: str) -> None:
+        """``eval.options``: a mapping of benchmark names to mappings of option names to plain values (the
+        values are checked against each benchmark's options when the spec expands: ``sweeps.expand``)."""
+        options = self.mapping(ev.get("options"), f"{what}.options", None, parent=ev, key="options")
+        for bench, given in options.items():
+            if not isinstance(bench, str) or not BENCHMARK_NAME.match(bench):
+                self.fail(f"{what}.options: bad benchmark name {bench!r}", options, bench)
+            given = self.mapping(given, f"{what}.options.{bench}", None, parent=options, key=bench)
+            for name, value in given.items():
+                if not isinstance(value, (str, int, float, bool)) and value is not None:
+                    self.fail(
+                        f"{what}.options.{bench}.{name} must be a plain value (string, number, bool, null), "
+                        f"got {type(value).__name__}",
+                        given,
+                        name,
+                    )
 
     def registered_benchmarks(self, items: LineList, where: str) -> None:
         """Every name of ``items`` is a registered benchmark (``henasy.core.catalog.BENCHMARKS``)."""
@@ -291,6 +409,11 @@ class _Checker(SpecChecker):
             key="name",
             expected=expected,
         )
+
+
+def _is_ref(value: Any) -> bool:
+    """A mapping with a ``stage`` key is a stage reference (no model option takes such a mapping)."""
+    return isinstance(value, LineDict) and "stage" in value
 
 
 def _check_config_keys(checker: _Checker, mapping: LineDict, what: str) -> None:
@@ -328,6 +451,7 @@ def parse_spec(data: Any, path: Path, name: str) -> SweepSpec:
 
     base_node = c.mapping(top.get("base"), "base", RUN_KEYS, parent=top, key="base")
     base = c.run_part(base_node, "base")
+    stages = _parse_stages(c, top)
 
     scales: dict[str, Scale] = {}
     scales_node = c.mapping(top.get("scales"), "scales", SCALES, parent=top, key="scales")
@@ -367,6 +491,7 @@ def parse_spec(data: Any, path: Path, name: str) -> SweepSpec:
     search = None
     if "search" in top:
         search = _parse_search(c, c.mapping(top["search"], "search", SEARCH_KEYS, parent=top, key="search"))
+    _check_refs(c, stages, scales)
     return SweepSpec(
         name=spec_name,
         path=path,
@@ -379,7 +504,82 @@ def parse_spec(data: Any, path: Path, name: str) -> SweepSpec:
         axes=axes,
         search=search,
         name_line=name_line,
+        stages=stages,
     )
+
+
+def _parse_stages(c: _Checker, top: LineDict) -> dict[str, Stage]:
+    """``stages:``: name → model, overrides, benchmarks, eval (a mapping, in pipeline order)."""
+    node = c.mapping(top.get("stages"), "stages", None, parent=top, key="stages")
+    out: dict[str, Stage] = {}
+    for name, value in node.items():
+        if not isinstance(name, str) or not STAGE_NAME.match(name):
+            c.fail(
+                f"stage name {name!r} is not a lower-case identifier",
+                where=node,
+                key=name,
+                expected="e.g. pretrain",
+            )
+        what = f"stages.{name}"
+        part = c.mapping(value, what, STAGE_KEYS, parent=node, key=name)
+        run_node = LineDict((k, part[k]) for k in part if k in RUN_KEYS)
+        run_node.line, run_node.key_lines = part.line, {k: part.line_of(k) for k in run_node}
+        run = c.run_part(run_node, what, origin=what)
+        description = c.typed(part, "description", (str,), what) or ""
+        out[name] = Stage(name=name, run=run, description=description, line=node.line_of(name))
+    return out
+
+
+def _parse_scale_stages(c: _Checker, node: LineDict, what: str) -> dict[str, ScaleStage]:
+    """``scales.<scale>.stages``: name → overrides, eval, benchmarks, resources of that stage at this scale."""
+    stages_node = c.mapping(node.get("stages"), f"{what}.stages", None, parent=node, key="stages")
+    out: dict[str, ScaleStage] = {}
+    for name, value in stages_node.items():
+        where = f"{what}.stages.{name}"
+        part = c.mapping(value, where, SCALE_STAGE_KEYS, parent=stages_node, key=name)
+        run_node = LineDict((k, part[k]) for k in part if k in RUN_KEYS)
+        run_node.line, run_node.key_lines = part.line, {k: part.line_of(k) for k in run_node}
+        res_node = c.mapping(
+            part.get("resources"), f"{where}.resources", RESOURCE_KEYS, parent=part, key="resources"
+        )
+        out[str(name)] = ScaleStage(
+            run=c.run_part(run_node, where, origin=where), resources=_resource_values(c, res_node, where)
+        )
+    return out
+
+
+def _check_refs(c: _Checker, stages: dict[str, Stage], scales: dict[str, Scale]) -> None:
+    """Every reference names a declared stage; stages do not depend on themselves; scale stage parts exist."""
+    for ref, what in c.refs:
+        if ref.stage not in stages:
+            declared = ", ".join(stages) or "none declared"
+            c.fail(
+                f"{what}: no stage {ref.stage!r}{did_you_mean(ref.stage, stages)} (stages: {declared})",
+                where=ref.line or None,
+                expected="a name under the spec's top-level stages:",
+            )
+    for scale in scales.values():
+        for name in scale.stages:
+            if name not in stages:
+                c.fail(
+                    f"scales.{scale.name}.stages.{name}: no stage {name!r}{did_you_mean(name, stages)}",
+                    where=scale.lines.get(f"stages.{name}"),
+                    expected="a name under the spec's top-level stages:",
+                )
+
+    def needs(name: str) -> set[str]:
+        parts = [stages[name].run, *(s.stages[name].run for s in scales.values() if name in s.stages)]
+        return {v.stage for p in parts for v in p.overrides.values() if isinstance(v, StageRef)}
+
+    def visit(name: str, path: tuple[str, ...]) -> None:
+        if name in path:
+            cycle = " → ".join((*path[path.index(name) :], name))
+            c.fail(f"stages depend on each other in a cycle: {cycle}", where=stages[name].line)
+        for dep in needs(name):
+            visit(dep, (*path, name))
+
+    for name in stages:
+        visit(name, ())
 
 
 def _axis_value(c: _Checker, axis: Any, label: Any, values: LineDict) -> RunPart:
@@ -431,6 +631,10 @@ def _parse_scale(c: _Checker, name: str, node: LineDict) -> Scale:
     res_node = c.mapping(
         node.get("resources"), f"{what}.resources", RESOURCE_KEYS, parent=node, key="resources"
     )
+    stages = _parse_scale_stages(c, node, what)
+    stage_lines = {}
+    if isinstance(node.get("stages"), LineDict):
+        stage_lines = {f"stages.{k}": node["stages"].line_of(k) for k in node["stages"]}
     return Scale(
         name=name,
         preset=preset,
@@ -438,11 +642,17 @@ def _parse_scale(c: _Checker, name: str, node: LineDict) -> Scale:
         data=data,
         run=run,
         resources=_parse_resources(c, res_node, what),
-        lines={f"models.{k}": models_node.line_of(k) for k in models_node},
+        lines={**{f"models.{k}": models_node.line_of(k) for k in models_node}, **stage_lines},
+        stages=stages,
     )
 
 
 def _parse_resources(c: _Checker, node: LineDict, what: str) -> Resources:
+    return Resources(**_resource_values(c, node, what))
+
+
+def _resource_values(c: _Checker, node: LineDict, what: str) -> dict[str, Any]:
+    """The ``Resources`` fields given in ``node`` (checked), by name."""
     what = f"{what}.resources"
     values: dict[str, Any] = {}
     for key in ("timeout_min", "nodes", "tasks_per_node", "cpus_per_task", "max_num_timeout"):
@@ -466,7 +676,7 @@ def _parse_resources(c: _Checker, node: LineDict, what: str) -> Resources:
         values["additional"] = _plain(
             c.mapping(node["additional"], f"{what}.additional", None, parent=node, key="additional")
         )
-    return Resources(**values)
+    return values
 
 
 def _parse_search(c: _Checker, node: LineDict) -> Search:

@@ -46,6 +46,7 @@ from henasy.core.records import (
     METRIC_TRAIN_LOSS,
     METRIC_WALL_TIME,
     RESULT_NAME,
+    TAG_ARTIFACT_STORE,
     TAG_FAILURE,
     TAG_SYNCED_BY,
     run_tags,
@@ -288,19 +289,71 @@ def ensure_store(uri: str) -> None:
     client(uri)
 
 
+def is_served(uri: str) -> bool:
+    """True for an MLflow tracking server (``http(s)://``)."""
+    return uri.startswith(("http://", "https://"))
+
+
+def artifact_location(uri: str, name: str) -> str | None:
+    """Where a new experiment's artifacts go: next to a SQLite database (``<db folder>/mlruns/<name>``), else
+    the store's own default (a server's default artifact root: ``mlflow-artifacts:/…``, uploaded through the
+    server, when it serves artifacts as ``mlflow server`` does by default)."""
+    db = sqlite_path(uri)
+    if db is None:
+        return None
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "sweep"
+    return (db.parent / "mlruns" / slug).as_uri()
+
+
+def artifacts_misplaced(uri: str, experiment: Any) -> str:
+    """Why runs of ``experiment`` reached through ``uri`` would put their artifacts in the wrong place ("" if not).
+
+    An experiment keeps the artifact location it was created with (https://github.com/mlflow/mlflow/issues/5407,
+    maintainers' answer of 2022-02-23): one created on a local SQLite store has a ``file:`` location, so runs
+    logged through a server that serves that store would write their files on the client's disk, around the
+    server; one created through a server has an ``mlflow-artifacts:`` location, which only a server resolves.
+    """
+    location = str(getattr(experiment, "artifact_location", "") or "")
+    scheme = location.split(":", 1)[0].lower() if ":" in location else ""
+    tags = getattr(experiment, "tags", None) or {}
+    if is_served(uri) and scheme in ("", "file") and tags.get(TAG_ARTIFACT_STORE) != "server":
+        return f"its artifacts go to {location}, a folder of the machine that logs, not through the server"
+    if sqlite_path(uri) is not None and scheme == "mlflow-artifacts":
+        return f"its artifacts go to {location}, which only an MLflow server resolves"
+    return ""
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
 def experiment_id(mlc: Any, name: str, uri: str) -> str:
-    """Id of experiment ``name``, created if missing (artifacts next to a SQLite database, in mlruns/)."""
+    """Id of experiment ``name`` (created if missing) whose artifact location follows ``uri``.
+
+    New experiments get ``artifact_location(uri, name)``. An existing one whose location does not fit ``uri``
+    (``artifacts_misplaced``: created on the SQLite file that a server now serves, or the reverse) is left as
+    it is and the runs go to the experiment ``"<name> (served)"`` / ``"<name> (local)"`` instead (tables and
+    comparisons select runs by their ``bench.*`` tags across experiments).
+    """
     found = retry(lambda: mlc.get_experiment_by_name(name), what="look up the experiment")
+    why = artifacts_misplaced(uri, found) if found is not None else ""
+    if why:
+        sibling = f"{name} ({'served' if is_served(uri) else 'local'})"
+        if (uri, name) not in _WARNED:
+            _WARNED.add((uri, name))
+            log.warning("MLflow experiment %r: %s; runs logged through %s go to %r", name, why, uri, sibling)
+        name = sibling
+        found = retry(lambda: mlc.get_experiment_by_name(name), what="look up the experiment")
     if found is not None:
         return found.experiment_id
-    db = sqlite_path(uri)
-    location = None
-    if db is not None:
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "sweep"
-        location = (db.parent / "mlruns" / slug).as_uri()
+    tags = (
+        {TAG_ARTIFACT_STORE: "server" if is_served(uri) else "sqlite"}
+        if is_served(uri) or sqlite_path(uri)
+        else {}
+    )
     try:
         return retry(
-            lambda: mlc.create_experiment(name, artifact_location=location), what="create the experiment"
+            lambda: mlc.create_experiment(name, artifact_location=artifact_location(uri, name), tags=tags),
+            what="create the experiment",
         )
     except Exception as err:  # another job created it first
         if "already exists" not in str(err).lower() and "unique" not in str(err).lower():

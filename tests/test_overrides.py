@@ -164,4 +164,4 @@ def test_the_same_set_works_in_eval_and_sweep(
     assert json.loads(out.read_text())[0]["benchmark"] == "egomcq"
     capsys.readouterr()
     assert main(["sweep", "ablations/losses.yaml", "--dry-run", "--set", "model.loss_weights.nec=0.3"]) == 0
-    assert "6 job(s)" in capsys.readouterr().out
+    assert "7 job(s)" in capsys.readouterr().out  # the pretrain stage and the 6 rows

@@ -39,6 +39,7 @@ def _record(
     partial: tuple[str, ...] = (),
     config: dict[str, Any] | None = None,
     units: dict[str, str] | None = None,
+    per_item: dict[str, dict[str, list]] | None = None,
 ) -> dict:
     from henasy.core.records import flat_metrics
 
@@ -51,6 +52,7 @@ def _record(
             "partial": b in partial,
             "model": {"id": model},
             "protocol": {"version": 1, "units": (units or {}).get(b, "percent")},
+            **({"per_item": per_item[b]} if per_item and b in per_item else {}),
         }
         for b, m in metrics.items()
     ]
@@ -102,6 +104,18 @@ def unfinished(uri: str, root: Path, label: str, *, failed: bool) -> None:
         tracker.finish("FAILED")
 
 
+def egomcq_items(inter_correct: int, intra_correct: int, n: int = 100) -> dict[str, list]:
+    """EgoMCQ per-item outcomes (benchmarks/egomcq.py breakdown): n inter- and n intra-video items."""
+    return {
+        "item_id": [f"i{k}" for k in range(2 * n)],
+        "type": [1] * n + [2] * n,
+        "correct": [1] * inter_correct
+        + [0] * (n - inter_correct)
+        + [1] * intra_correct
+        + [0] * (n - intra_correct),
+    }
+
+
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     root = tmp_path_factory.mktemp("mlflow_store")
@@ -109,7 +123,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
     t3 = {"table": "3", "sweep": "ablations/losses", "model": "henasy_tiny"}
     old = {**METRICS, "egomcq": {"inter": 11.0, "intra": 11.0}}
     publish(uri, root, "old", _record("L_ego", old, **t3))
-    publish(uri, root, "l_ego", _record("L_ego", METRICS, **t3), losses=[3.0, 2.5, 2.0])
+    items = {"egomcq": egomcq_items(93, 58)}  # 93 % inter, 58 % intra: the record's EgoMCQ metrics
+    publish(uri, root, "l_ego", _record("L_ego", METRICS, per_item=items, **t3), losses=[3.0, 2.5, 2.0])
     publish(uri, root, "nec", _record("L_ego + L_NEC", METRICS, partial=("ek100_cls",), **t3))
     unfinished(uri, root, "L_ego + L_VEC", failed=True)
     unfinished(uri, root, "L_ego + L_proj", failed=False)
@@ -117,7 +132,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> str:
         uri, root, "limit", _record("L_ego + L_NEC + L_VEC", METRICS, config={"eval": {"limit": 5}}, **t3)
     )
     wrong = {**METRICS, "ek100_mir": {"mAP_avg": 0.313}}  # a record in fractions; nDCG missing
-    row = _record("L_ego + L_NEC + L_VEC + L_proj", wrong, units={"ek100_mir": "fraction"}, **t3)
+    items = {"egomcq": egomcq_items(93, 58)}
+    row = _record(
+        "L_ego + L_NEC + L_VEC + L_proj", wrong, units={"ek100_mir": "fraction"}, per_item=items, **t3
+    )
     publish(uri, root, "wrong", row)
     t4 = {"table": "4", "sweep": "ablations/architecture", "model": "henasy_tiny"}
     paper = {**METRICS, "egomcq": {"inter": 94.0, "intra": 61.0}}
@@ -151,6 +169,15 @@ def test_cells_say_why_they_are_empty(store: str, capsys: pytest.CaptureFixture[
     full = rows["L_ego + L_NEC + L_VEC + L_proj"]
     assert full["status"][2:4] == ["unit mismatch", "no metric"]
     assert full["measured"][2] is None and full["paper"][2] == 31.3
+    # intervals from the runs' per-item outcomes (results/eval artifacts), none where a record has none
+    assert data["reference_row"] == "L_ego + L_NEC + L_VEC + L_proj"
+    low, high = ego["ci95"][0]
+    assert low < 93.0 < high and high - low < 15  # 93 of 100 right: about ±5 points
+    assert ego["ci95"][2] is None and "per_item" in ego["ci_notes"][2]
+    assert ego["vs_reference"]["diff"][0] == pytest.approx(0.0)
+    assert ego["vs_reference"]["ci95"][0] == [0.0, 0.0]  # identical outcomes item by item
+    assert ego["vs_reference"]["significant"][0] is False
+    assert full["vs_reference"] is None and data["intervals"]["n_boot"] == 10_000
 
 
 def test_table4_prefers_paper_scale_unless_asked(store: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -174,15 +201,20 @@ def test_markdown_latex_csv_html_carry_the_same_cells(store: str, capsys: pytest
     assert main(["table", "--id", "3", "--tracking-uri", store]) == 0
     md = capsys.readouterr().out
     line = next(x for x in md.splitlines() if x.startswith("| L_ego |"))
-    assert [c.strip().strip("*") for c in line.split("|")[2:6]] == ["measured", "93.0", "58.0", "30.5"]
-    assert "| Δ | -0.4 |" in md and "_failed_" in md and "_partial_" in md and "_running_" in md
+    kind, inter, intra, mir = (c.strip() for c in line.split("|")[2:6])
+    data = table_json(capsys, "--id", "3", "--tracking-uri", store)
+    low, high = data["rows"][0]["ci95"][0]
+    assert (kind, inter, mir) == ("measured", f"93.0 ± {(high - low) / 2:.1f}", "30.5")  # no per-item MIR
+    assert intra.startswith("58.0 ± ")
+    assert "**" not in md.split("\n- ")[0].split("\n", 1)[1]  # no difference is significant: no bold
+    assert "| Δ paper | -0.4 |" in md and "_failed_" in md and "_partial_" in md and "_running_" in md
     assert main(["table", "--id", "3", "--format", "latex", "--tracking-uri", store]) == 0
     tex = capsys.readouterr().out
     for piece in (
         "\\toprule",
         "\\midrule",
         "\\bottomrule",
-        "L\\_ego + L\\_NEC",
+        "$\\mathcal{L}_{ego} + \\mathcal{L}_{NEC}$",
         "\\emph{failed}",
         "$\\Delta$",
     ):
@@ -199,7 +231,8 @@ def test_markdown_latex_csv_html_carry_the_same_cells(store: str, capsys: pytest
     )
     assert main(["table", "--id", "3", "--format", "html", "--tracking-uri", store]) == 0
     page = capsys.readouterr().out
-    assert page.startswith("<table") and "</table>" in page and "<b>" in page
+    assert page.startswith("<table") and "</table>" in page and "<b>" not in page
+    assert 'title="95 % CI [' in page and inter in page
 
 
 def test_missing_store_leaves_cells_not_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -215,15 +248,17 @@ def test_all_writes_every_table_and_plots(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["table", "--id", "all", "--tracking-uri", store]) == 0
-    out = tmp_path / "reports" / "out"
+    out = tmp_path / "bench_reports"  # under the working directory, never inside the package
     for table_id in list_table_ids():
         for ext in ("md", "tex", "csv", "json", "html"):
             assert (out / f"table{table_id}.{ext}").stat().st_size > 0
     assert json.loads((out / "table2.json").read_text())["id"] == 2
     capsys.readouterr()
     assert main(["table", "--id", "3", "--plot", "--tracking-uri", store]) == 0
-    for name in ("table3_bars.png", "table3_training.png"):
-        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("table3_bars", "table3_training"):
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+    assert not (tmp_path / "reports").exists()
 
 
 def test_plots_are_logged_to_a_run(store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

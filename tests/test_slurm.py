@@ -1,6 +1,7 @@
 """Sweeps on a real SLURM cluster (``scripts/slurm_local.sh start``; .ci/run starts it and sets
 HENASY_REQUIRE_SLURM=1): a job array, a requeued running job that resumes and ends with the weights of an
-uninterrupted run, a failing job whose error is reported, and a 2-task DDP job.
+uninterrupted run, a failing job whose error is reported, a 2-task DDP job, and a two-stage pipeline submitted at
+once with ``afterok`` whose killed stage blocks the row until a rerun completes both.
 
 Requeue procedure (probed on the local cluster, scripts/slurm_local.sh): ``scontrol requeue`` (the job is killed: submitit
 ignores SIGTERM, slurmd SIGKILLs it after KillWait, 2 s on the local cluster), then once it is pending with ``Reason=BeginTime`` wait
@@ -61,6 +62,28 @@ rows:
 """
 
 
+PIPELINE = """
+name: test/slurm-stages
+base:
+  model: henasy_tiny
+  benchmarks: []
+  overrides:
+    model.lavila_checkpoint: {stage: pretrain, output: checkpoint}
+stages:
+  pretrain:
+    model: lavila_tiny
+scales:
+  smoke:
+    overrides: {trainer.epochs: 1, trainer.max_steps: 2, trainer.batch_size: 4}
+    resources: {cpus_per_task: 1, timeout_min: 15, mem_gb: 3}
+    stages:
+      pretrain:
+        overrides: {trainer.epochs: 9, trainer.max_steps: 60, trainer.batch_size: 4, trainer.checkpoint_every: 2}
+rows:
+  - label: row
+"""
+
+
 @pytest.fixture(scope="module")
 def slurm() -> None:
     """A usable SLURM cluster: fail (never skip) when there is none."""
@@ -80,6 +103,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     (tmp_path / "spec.yaml").write_text(textwrap.dedent(SPEC))
     (tmp_path / "ddp.yaml").write_text(textwrap.dedent(DDP))
+    (tmp_path / "pipeline.yaml").write_text(textwrap.dedent(PIPELINE))
     return tmp_path
 
 
@@ -164,3 +188,48 @@ def test_slurm_two_task_ddp_job(
     result = records.read_result(entry["run_dir"])
     assert result["complete"] and result["train"]["world_size"] == 2 and result["train"]["step"] == 3
     assert "1 finished" in capsys.readouterr().out
+
+
+def test_slurm_pipeline_afterok_blocked_after_a_killed_stage_and_resumed(
+    slurm: None, workdir: Path, synth_tiny: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Stage and row are submitted at once, the row with ``--dependency=afterok:<stage job>``; ``scancel`` of
+    the training stage leaves the row pending on a dependency that can never hold (``bench status``: blocked,
+    not failed); a rerun resumes the stage from its checkpoint, replaces the row's dead job and finishes both;
+    a third run submits nothing."""
+    data = ["--data", str(synth_tiny)]
+    assert main(["sweep", "pipeline.yaml", *data, "--executor", "slurm", "--detach"]) == 0
+    sweep_dir = workdir / "runs" / "test" / "slurm-stages" / "smoke"
+    entries = read_manifest(sweep_dir)["runs"]
+    (stage_id, stage), (row_id, row) = sorted(entries.items(), key=lambda kv: kv[1]["index"])
+    assert stage["stage"] == "pretrain" and row["stages"] == [stage_id]
+    stage_job, row_job = stage["job_id"], row["job_id"]
+    shown = subprocess.run(["scontrol", "show", "job", row_job], capture_output=True, text=True, check=True)
+    assert f"Dependency=afterok:{stage_job}" in shown.stdout  # submitted before the stage ended
+    stage_dir = Path(stage["run_dir"])
+
+    wait_for("the stage's first checkpoint", lambda: (stage_dir / "last.pt").is_file())
+    subprocess.run(["scancel", stage_job], check=True)
+    wait_for(
+        "the row to pend on a dependency that can never hold",
+        lambda: squeue_state(row_job) == ("PENDING", "DependencyNeverSatisfied"),
+        limit_s=60,
+    )
+    assert main(["status", "pipeline.yaml"]) == 1
+    out = capsys.readouterr().out
+    assert "1 failed, 1 blocked" in out and f"stage:pretrain [{stage_id}]" in out
+    assert not (Path(row["run_dir"]) / "last.pt").exists()  # the row never started
+
+    assert main(["sweep", "pipeline.yaml", *data, "--executor", "slurm"]) == 0  # follows until both end
+    out = capsys.readouterr().out
+    assert "submitted 2 job(s)" in out and "2 finished" in out
+    assert squeue_state(row_job) == ("", "")  # the dead pending job was cancelled, not left in the queue
+    summary = json.loads((stage_dir / "summary.json").read_text())
+    assert 2 <= summary["resumed_from_step"] < 60 and summary["step"] == 60  # resumed, not redone
+    new = read_manifest(sweep_dir)["runs"]
+    assert new[row_id]["job_id"] != row_job and len(new[row_id]["attempts"]) == 2
+    result = records.read_result(Path(row["run_dir"]))
+    assert result["config"]["model_args"]["lavila_checkpoint"] == str(stage_dir / "last.pt")
+
+    assert main(["sweep", "pipeline.yaml", *data, "--executor", "slurm"]) == 0
+    assert "submitted 0 job(s)" in capsys.readouterr().out

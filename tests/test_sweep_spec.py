@@ -12,7 +12,7 @@ from henasy.cli import main
 from henasy.core.errors import BenchError, DataFormatError
 from henasy.core.overrides import nest
 from sweeps import SPEC_ROOT
-from sweeps.expand import expand, run_id_of, trial_run, variants
+from sweeps.expand import expand, rows_of, run_id_of, trial_run, variants
 from sweeps.spec import list_specs, load_spec, resolve_spec_path
 
 SHIPPED = [
@@ -73,24 +73,31 @@ def test_every_shipped_spec_is_listed_loads_and_expands() -> None:
 def test_table3_rows_are_the_paper_loss_settings() -> None:
     spec = load_spec("ablations/losses.yaml")
     assert spec.table == "3"
-    runs = expand(spec, scale="smoke", data_root="/data/synth")
+    stage, *runs = expand(spec, scale="smoke", data_root="/data/synth")
     assert [r.label for r in runs] == TABLE3_LABELS
+    # every row builds on the one pretrained LaViLa (paper §5.1), by reference to the stage
+    assert stage.stage == "pretrain" and stage.model == "lavila_tiny" and stage.table is None
+    assert all(r.stage_ids == [stage.run_id] for r in runs)
+    assert all("lavila_checkpoint" not in r.config["model_args"] for r in runs)
     flags = [tuple(r.config["model_args"][f"use_{t}"] for t in ("nec", "vec", "proj")) for r in runs]
     assert flags == [(0, 0, 0), (1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (1, 1, 1)]
     assert all(r.benchmarks == ("egomcq", "ek100_mir", "ek100_cls") for r in runs)
     assert {"egomcq.inter", "egomcq.intra", "ek100_cls.top1"} <= set(spec.metrics)
-    paper = expand(spec, scale="paper", data_root="/datasets/ego")
+    paper = rows_of(expand(spec, scale="paper", data_root="/datasets/ego"))
     assert {r.model for r in paper} == {"henasy"} and paper[0].config["preset"] == "paper"
     assert spec.scale("paper").resources.gpus_per_node == 2
 
 
 def test_table4_rows_switch_decoder_and_bootstrap() -> None:
-    runs = expand(load_spec("ablations/architecture"), scale="smoke", data_root="/d")
+    runs = rows_of(expand(load_spec("ablations/architecture"), scale="smoke", data_root="/d"))
     args = {r.label: r.config["model_args"] for r in runs}
     assert args["w/ avg. pool"]["decoder"] == "avg_pool"
     assert args["w/ SA dec."]["decoder"] == "self_attention"
     assert args["w/o bootstrap"]["bootstrap"] is False
-    assert args["complete settings"] == {"decoder": "entity_aware", "bootstrap": True}
+    assert {k: args["complete settings"][k] for k in ("decoder", "bootstrap")} == {
+        "decoder": "entity_aware",
+        "bootstrap": True,
+    }
 
 
 def test_run_ids_are_deterministic_and_ignore_non_result_settings(tmp_path: Path) -> None:
@@ -212,7 +219,8 @@ def test_dry_run_prints_the_runs_and_submits_nothing(
     )
     for run in runs:
         assert run.run_id in out and run.label in out
-    assert "would submit 6 job(s)" in out
+    assert "would submit 7 job(s)" in out  # the pretrain stage and the six rows
+    assert "stage pretrain" in out
     assert (
         not (tmp_path / "runs").exists()
         and not (tmp_path / "data").exists()

@@ -52,8 +52,8 @@ def add_tracking_uri_option(p: Options, help: str = TRACKING_URI_HELP) -> None:
 
 
 def add_scale_option(p: Options, help: str, default: str | None = None) -> None:
-    """``--scale smoke|paper``."""
-    p.add_argument("--scale", choices=["smoke", "paper"], default=default, help=help)
+    """``--scale smoke|synth|paper`` (synth: the longer synthetic study of the sweep specs)."""
+    p.add_argument("--scale", choices=["smoke", "synth", "paper"], default=default, help=help)
 
 
 def add_format_option(

@@ -25,16 +25,18 @@ NAME = "table"
 HELP = "a paper table (1-6) with measured values beside the paper's, from MLflow"
 DESCRIPTION = (
     "Render HENASY Table N with this project's measurements (MLflow runs of the sweep that fills "
-    "it), the paper's numbers and the difference; --id all writes every table into reports/out/."
+    "it), each measured value with its 95 % bootstrap interval, the paper's numbers, the difference from the "
+    "paper and from the table's reference row; --id all writes every table into ./bench_reports/."
 )
 EPILOG = """examples:
-  bench table --id 3                                 Table 3 (loss ablation): measured, paper and Δ per row
+  bench table --id 3                                 Table 3 (loss ablation): measured ± 95 % CI, paper, Δ per row
   bench table --id 1 --paper-only --format json      the paper's numbers only, machine-readable
   bench table --id 4 --format latex > table4.tex     booktabs LaTeX, ready to paste
-  bench table --id 3 --plot                          also bar charts (paper beside measured) and training curves
+  bench table --id 3 --plot                          also bar charts (paper beside measured ± CI) and training
+                                                     curves, PNG and PDF, into ./bench_reports/
   bench table --id 3 --sweep my/losses --scale paper fill from another sweep's runs, paper scale only
-  bench table --id 5                                 cost table from reports/out/cost.json (bench compare --cost)
-  bench table --id all                               every table, every format, into reports/out/
+  bench table --id 5                                 cost table from bench_reports/cost.json (bench compare --cost)
+  bench table --id all                               every table, every format, into ./bench_reports/
 
   Measured cells come from MLflow ($MLFLOW_TRACKING_URI or sqlite:///mlflow.db): for each row the latest
   FINISHED run tagged bench.table=N (or bench.sweep=NAME) whose bench.row is the row's label. An empty
@@ -42,7 +44,13 @@ EPILOG = """examples:
   Units: the paper prints percentages; the benchmark records store percentages too (EK100-MIR, EgoNLQ,
   EgoMQ as 100 × the official fractions). Each column declares its record unit (reports/tables/tableN.yaml
   `unit`: percent shown as is, fraction ×100); a record whose protocol.units disagrees is refused.
-  JSON: {"id", "columns", "rows": [{"label", "paper", "measured", "diff", "status", ...}]}, null = empty.
+  Intervals: each measured cell that is a mean over benchmark items (the per-item outcomes of the run's
+  result records) shows value ± half-width of its 95 % percentile bootstrap interval (--n-boot resamples,
+  items resampled identically for every row, so differences are paired). Line "Δ ref" gives each row minus
+  the reference row (the spec's reference_row, else its last measured row: the full model) with the paired
+  interval; bold only where an interval excludes 0. Intervals cover item sampling, not training seeds.
+  JSON: {"id", "columns", "reference_row", "intervals", "rows": [{"label", "paper", "measured", "ci95",
+  "diff", "vs_reference", "status", ...}]}, null = empty.
 """
 
 
@@ -64,12 +72,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--paper-only", action="store_true", help="the paper's numbers only; MLflow is not read")
     p.add_argument("--plot", action="store_true", help="also write bar charts and training curves (PNG)")
     add_out_option(
-        p, "directory for --id all, --plot and written tables (default: reports/out)", metavar="DIR"
+        p, "directory for --id all, --plot and written tables (default: ./bench_reports)", metavar="DIR"
     )
     add_tracking_uri_option(p)
     p.add_argument(
-        "--cost-file", metavar="PATH", help="Table 5 measurements (default: reports/out/cost.json)"
+        "--cost-file", metavar="PATH", help="Table 5 measurements (default: ./bench_reports/cost.json)"
     )
+    p.add_argument(
+        "--n-boot",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="bootstrap resamples of the 95 %% intervals (default 10000)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     p.add_argument(
         "--log-run", metavar="RUN_ID", help="log the written tables and plots as artifacts of this MLflow run"
     )
@@ -94,13 +110,11 @@ def _write_outputs(
         atomic_write_text(out_dir / f"table{spec.id}.{EXTENSIONS[f]}", render(table, f)) for f in formats
     ]
     if plot:
-        bars = plots.table_bars(table, out_dir / f"table{spec.id}_bars.png")
-        written += [bars] if bars else []
+        written += plots.table_bars(table, out_dir / f"table{spec.id}_bars.png")
         if not table.paper_only and spec.source == "mlflow":
             mlc, _ = open_store(tracking_uri)
             if mlc is not None:
-                curves = plots.training_curves(mlc, table, out_dir / f"table{spec.id}_training.png")
-                written += [curves] if curves else []
+                written += plots.training_curves(mlc, table, out_dir / f"table{spec.id}_training.png")
     return written
 
 
@@ -122,11 +136,14 @@ def _log_artifacts(run_id: str, paths: list[Path], tracking_uri: str | None) -> 
 
 def run(args: argparse.Namespace) -> int:
     """Collect, render, write."""
+    from henasy.core.errors import BenchError
     from reports import OUT_DIR
     from reports.collect import collect_table
     from reports.render import FORMATS, render
     from reports.spec import list_table_ids, load_table_spec
 
+    if args.n_boot < 1:
+        raise BenchError(f"--n-boot must be at least 1, got {args.n_boot}")
     ids = list_table_ids() if args.table_id == "all" else [args.table_id]
     out_dir = Path(args.out) if args.out else OUT_DIR
     tables = []
@@ -141,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
                 scale=args.scale,
                 paper_only=args.paper_only,
                 cost_file=cost_file,
+                n_boot=args.n_boot,
+                seed=args.seed,
             )
         )
     written: list[Path] = []

@@ -31,11 +31,15 @@ EPILOG = """examples:
         --partition gpu --time 2880                      Table 4 with the paper presets on real data
   bench sweep search/loss_weights.yaml --trials 16       Optuna search over λ1, λ2, λ3 (resumable)
   bench sweep my_spec.yaml --set trainer.max_steps=20 --only "L_ego"
+  bench sweep ablations/losses.yaml --scale paper --data DIR --executor slurm \\
+        --set model.lavila_checkpoint=/ckpt/lavila_TSF_B.pth   an official backbone instead of the pretrain stage
 
   SPEC is a file, or a name under sweeps/ (see `bench list sweeps`). Runs go to runs/<spec>/<scale>/<run id>/
   (--out to change), the manifest to runs/<spec>/<scale>/manifest.json, MLflow to $MLFLOW_TRACKING_URI or
   sqlite:///mlflow.db. Rerunning submits only rows without a complete result (--force redoes them); jobs
   resume from their last checkpoint after a kill, preemption or time-out (SLURM requeues them itself).
+  Specs with stages (e.g. pretrain → rows) submit everything at once: on SLURM rows wait with afterok, locally
+  their jobs wait for the stage; a failed stage leaves them blocked until a rerun.
 """
 
 
@@ -147,9 +151,12 @@ def run(args: argparse.Namespace) -> int:
 
         return run_search(spec, opts, trials=args.trials, dry_run=args.dry_run, detach=args.detach)
     plan = launch.plan_sweep(opts, spec)
-    head = f"sweep {spec.name} (table {spec.table or '-'}), scale {plan.scale}, {len(plan.runs)} runs, data {plan.data_root}"
+    stages = f" ({len(plan.stages)} stage(s) first)" if plan.stages else ""
+    head = f"sweep {spec.name} (table {spec.table or '-'}), scale {plan.scale}, {len(plan.runs)} runs{stages}, data {plan.data_root}"
     if args.dry_run:
         print(head)
+        if plan.stages:
+            print(launch.stages_text(plan))
         print(launch.plan_table(plan))
         print(
             f"every row checked: model options (built on the meta device), benchmarks, config keys and types"
