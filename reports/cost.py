@@ -42,6 +42,7 @@ DEFAULT_RUNS = {"cpu": 3, "cuda": 20}
 DEFAULT_WARMUP = {"cpu": 1, "cuda": 5}
 FLOP_COUNTER = "torch.utils.flop_counter.FlopCounterMode on the meta device (FLOPs, multiply-add = 2)"
 CAPTION = "#C C cuts a tomato on the board with a knife"
+PAPER_DEVICE = "A6000"  # §5.1: HENASY was trained on two A6000 GPUs; Table 5 does not state its timing device
 NOUNS = ["knife", "tomato", "board", "bowl", "spoon", "cup", "pan", "hand"]  # a small vocabulary for NEC
 
 
@@ -346,6 +347,7 @@ def measure_models(names: list[str], **kwargs: Any) -> list[dict[str, Any]]:
         result = measure_model(name, **kwargs)
         paper = paper_costs(name)
         result["paper"] = paper
+        result["paper_device"] = None if paper is None else PAPER_DEVICE
         result["autoregressive_paper"] = None if paper is None else paper.get("autoregressive")
         out.append(result)
     return out

@@ -3,7 +3,9 @@
 Markdown for the terminal, JSON for machines. The cost JSON is a list with one object per model (keys
 ``params_total_m``, ``params_trainable_m``, ``gflops``, ``gflops_text``, ``latency_s`` and its spread,
 ``infer_mem_gb``, ``train_mem_gb``, ``memory_kind``, ``autoregressive`` (the model's attribute),
-``autoregressive_paper``, ``device``, ``dtype``, ``torch`` … and ``paper``: the Table 5 values or null).
+``autoregressive_paper``, ``device``, ``device_name``, ``dtype``, ``torch`` … and ``paper``: the Table 5
+values or null, with ``paper_device``). The Markdown names the device of every measured column and keeps the
+paper's A6000 figures in columns of their own.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from typing import Any
 
 from reports.compare_models import MetricComparison
+from reports.cost import PAPER_DEVICE
 
 # (key, label, decimals); the paper's Table 5 has a value for the keys it lists.
 COST_ROWS = (
@@ -24,18 +27,29 @@ COST_ROWS = (
     ("train_mem_gb", "Peak training-step memory (GB)", 2),
     ("autoregressive", "Autoregressive inference", 0),
 )
-TICK = {True: "✓", False: "✗", None: "not declared"}
+YES_NO = {True: "yes", False: "no"}
+
+
+def device_label(result: dict[str, Any]) -> str:
+    """Where a result was measured: ``cpu (Intel Xeon …)`` or ``cuda:0 (NVIDIA H200)``."""
+    name = result.get("device_name")
+    return f"{result.get('device', '?')} ({name})" if name else str(result.get("device", "?"))
 
 
 def _cost_cell(result: dict[str, Any], key: str, decimals: int) -> str:
     value = result.get(key)
     if key == "autoregressive":
-        return TICK.get(value, str(value)) + " (model attribute)"
+        if value is None:
+            return "not declared by the model class"
+        return f"{YES_NO[bool(value)]} (declared by the model class)"
     if value is None:
         return "—"
     text = f"{value:.{decimals}f}" if abs(value) >= 1 or decimals >= 3 else f"{value:.3g}"
-    if key == "latency_s" and result.get("latency_runs", 0) > 1:
-        text += f" (IQR {result['latency_q1_s']:.{decimals}f}–{result['latency_q3_s']:.{decimals}f}, n={result['latency_runs']})"
+    if key == "latency_s":
+        text += f" on {result.get('device', '?')}"
+        if result.get("latency_runs", 0) > 1:
+            q1, q3 = result["latency_q1_s"], result["latency_q3_s"]
+            text += f" (IQR {q1:.{decimals}f}–{q3:.{decimals}f}, n={result['latency_runs']})"
     return text
 
 
@@ -47,36 +61,50 @@ def _paper_cell(result: dict[str, Any], key: str) -> str:
         return ""
     value = paper[key]
     if isinstance(value, bool):
-        return TICK[value] + " (claimed)"
-    return "-" if value is None else f"{value:g}"
+        return f"{YES_NO[value]} (the paper's claim)"
+    if value is None:
+        return "-"
+    return f"{value:g} on {PAPER_DEVICE}" if key == "latency_s" else f"{value:g}"
 
 
 def cost_markdown(results: list[dict[str, Any]]) -> str:
-    """Rows = quantities; for each model its measurement and the paper's value; A/B ratios for two models."""
-    header = ["Quantity"]
-    for r in results:
-        paper_name = r["paper"]["row"] if r.get("paper") else "—"
-        header += [f"{r['model']} (measured)", f"paper: {paper_name}"]
+    """Rows = quantities; the measured columns (each naming its device), then the paper's Table 5 columns.
+
+    The paper's figures come from the authors' GPUs (A6000s, §5.1) and are never mixed into a measured
+    column; with two models the measured and the paper's A/B ratios sit each beside their own side.
+    """
     two = len(results) == 2
+    header = ["Quantity"] + [f"{r['model']}: measured on {device_label(r)}" for r in results]
     if two:
-        header += [f"ratio {results[0]['model']}/{results[1]['model']}", "paper ratio"]
+        header.append(f"measured ratio {results[0]['model']}/{results[1]['model']}")
+    header += [
+        f"paper Table 5 ({PAPER_DEVICE}): "
+        + (r["paper"]["row"] if r.get("paper") else f"{r['model']} not listed")
+        for r in results
+    ]
+    if two:
+        header.append("paper ratio")
     lines = ["| " + " | ".join(header) + " |", "|---" + "|---:" * (len(header) - 1) + "|"]
     for key, label, decimals in COST_ROWS:
-        cells = [label]
-        for r in results:
-            cells += [_cost_cell(r, key, decimals), _paper_cell(r, key)]
-        if two:
-            cells += list(_ratios(results, key))
+        measured_ratio, paper_ratio = _ratios(results, key) if two else ("", "")
+        cells = [label] + [_cost_cell(r, key, decimals) for r in results]
+        cells += [measured_ratio] if two else []
+        cells += [_paper_cell(r, key) for r in results]
+        cells += [paper_ratio] if two else []
         lines.append("| " + " | ".join(cells) + " |")
     first = results[0]
+    devices = sorted({device_label(r) for r in results})
     env = (
-        f"device {first['device']} ({first.get('device_name', '?')}), dtype {first['dtype']}, torch {first['torch']}"
+        f"measured on {' and '.join(devices)}, dtype {first['dtype']}, torch {first['torch']}"
         f"{', CUDA ' + first['cuda'] if first.get('cuda') and first['device'].startswith('cuda') else ''}, "
         f"{first.get('threads')} threads; input {'×'.join(map(str, first['input']))} (batch 1); latency: median of "
         f"{first['latency_runs']} runs after {first['warmup']} warm-up"
     )
     notes = [
         env,
+        f"paper columns: the paper's Table 5, on the authors' GPUs (HENASY was trained on two {PAPER_DEVICE}s, §5.1; "
+        "the paper states no device, batch or dtype for its timings): a latency measured on another device "
+        "is not comparable with them; compare the ratios",
         f"FLOPs: {first['flop_counter']}",
         f"training step: one loss + backward + AdamW step, batch {first['train_batch']}, every loss term's inputs "
         "(the paper trained with batch 128 on two GPUs, 64 per GPU; --train-batch 64 for that setting)",

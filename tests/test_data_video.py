@@ -406,3 +406,29 @@ def test_forked_worker_survives_parent_reader_garbage(two_chunk_videos):
         assert [int(b) for b in dl] == [0, 1]  # a hung decoder free would time out instead
     finally:
         gc.enable()
+
+
+def test_backends_return_identical_frames(tmp_path):
+    """PyAV (default) and decord give the same pixels for any frame order, repeats and keyframe jumps (the
+    test videos have B-frames and a keyframe every 4 frames)."""
+    from henasy.data.video import VideoReaderCache
+
+    path = tmp_path / "v.mp4"
+    write_mp4(path, 0, 30)
+    pyav, dec = VideoReaderCache(backend="pyav"), VideoReaderCache(backend="decord")
+    assert (pyav.open(path).num_frames, pyav.open(path).fps) == (
+        dec.open(path).num_frames,
+        dec.open(path).fps,
+    )
+    rng = np.random.default_rng(0)
+    orders = [[0, 1, 2], [29, 3, 3, 17], [5, 6, 20, 21], [2, 1, 0]] + [
+        list(rng.integers(0, 30, 5)) for _ in range(6)
+    ]
+    for ids in orders:
+        a, b = pyav.get_batch(path, ids), dec.get_batch(path, ids)
+        assert a.shape == (len(ids), 24, 32, 3) and np.array_equal(a, b), ids
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend"):
+        ClipLoader(4, 16, backend="opencv")

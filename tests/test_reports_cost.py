@@ -162,3 +162,59 @@ def test_table5_from_a_cost_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert ours["status"][0] == "not declared" and ours["diff"][2] == pytest.approx(279.5 - 291)
     assert any("marks it autoregressive" in n for n in data["notes"])
     assert any("process RSS" in n for n in data["notes"])
+
+
+def _cost_result(model: str, paper: dict | None, autoregressive: bool | None) -> dict:
+    return {
+        "model": model,
+        "device": "cpu",
+        "device_name": "Test CPU 3000",
+        "dtype": "float32",
+        "torch": "2.x",
+        "cuda": None,
+        "threads": 2,
+        "input": [1, 3, 4, 224, 224],
+        "params_total_m": 200.0,
+        "params_trainable_m": 20.0,
+        "gflops": 500.0,
+        "gflops_text": 3.0,
+        "latency_s": 2.5,
+        "latency_q1_s": 2.4,
+        "latency_q3_s": 2.6,
+        "latency_runs": 3,
+        "warmup": 1,
+        "infer_mem_gb": 1.5,
+        "train_mem_gb": 3.0,
+        "train_batch": 1,
+        "memory_kind": "process_rss_peak",
+        "baseline_rss_gb": 0.4,
+        "peak_reset": True,
+        "flop_counter": "FlopCounterMode",
+        "autoregressive": autoregressive,
+        "autoregressive_paper": None if paper is None else paper.get("autoregressive"),
+        "paper": paper,
+        "paper_device": None if paper is None else "A6000",
+    }
+
+
+def test_cost_table_names_devices_and_keeps_paper_figures_apart() -> None:
+    from reports.render_compare import cost_markdown
+
+    ours = {"row": "Ours", "latency_s": 1.02, "autoregressive": False}
+    theirs = {"row": "HelpingHands", "latency_s": 2.87, "autoregressive": True}
+    md = cost_markdown([_cost_result("henasy", ours, False), _cost_result("helpinghands", theirs, False)])
+    header = md.splitlines()[0].split(" | ")
+    assert header[1:3] == [
+        "henasy: measured on cpu (Test CPU 3000)",
+        "helpinghands: measured on cpu (Test CPU 3000)",
+    ]
+    assert header[4:6] == ["paper Table 5 (A6000): Ours", "paper Table 5 (A6000): HelpingHands"]
+    latency = next(x for x in md.splitlines() if x.startswith("| Inference time")).split(" | ")
+    assert latency[1].startswith("2.500 on cpu") and latency[3] == "1.00"  # measured ratio 2.5 / 2.5
+    assert latency[4:6] == ["1.02 on A6000", "2.87 on A6000"] and latency[6].startswith("0.36")
+    auto = next(x for x in md.splitlines() if x.startswith("| Autoregressive")).split(" | ")
+    assert auto[1] == "no (declared by the model class)" and auto[5] == "yes (the paper's claim)"
+    assert "model attribute" not in md and "not comparable" in md
+    md = cost_markdown([_cost_result("henasy_tiny", None, None)])
+    assert "not declared by the model class" in md and "(not in Table 5)" in md
+    assert "paper Table 5 (A6000): henasy_tiny not listed" in md.splitlines()[0]

@@ -32,6 +32,7 @@ SYNTH_EPILOG = """examples:
   bench data synth --out data/synth                         small dataset (2,200 EgoClip clips), seed 0
   bench data synth --out data/synth_tiny --size tiny        a few short videos (what the tests use)
   bench data synth --out data/s1 --seed 1 --layout egovlp   another seed, EgoVLP chunk layout <uid>/<k>.mp4
+  bench data synth --out data/real --size tiny --video-size real   456x256 at 30 fps (loader benchmarks)
   bench data synth --out data/synth --force                 replace a previous synthetic dataset there
                                                             (only one with our synth_manifest.json)
 
@@ -102,6 +103,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="lavila",
         help="Ego4D chunk layout: lavila <uid>.mp4/<start_sec>.mp4 (default) or egovlp <uid>/<k>.mp4",
     )
+    s.add_argument(
+        "--video-size",
+        choices=("synth", "real"),
+        default="synth",
+        help="synth: 128x96 at 15 fps, 30-s chunks (default); real: 456x256 at 30 fps with Ego4D chunk lengths "
+        "(300 s lavila, 600 s egovlp), for loader benchmarks (slower to render, larger files)",
+    )
     s.add_argument("--workers", type=int, default=None, help="render processes (default: automatic)")
     s.add_argument(
         "--force",
@@ -159,6 +167,7 @@ def run_synth(args: argparse.Namespace) -> int:
         workers=args.workers,
         force=args.force,
         progress=not args.no_progress,
+        video_size=args.video_size,
     )
     print(
         f"wrote {summary['out']}: {summary['videos']} videos ({summary['frames']} frames), "

@@ -1,4 +1,4 @@
-"""Data loaders: one module per annotation format, the decord clip loader, and DataLoader helpers.
+"""Data loaders: one module per annotation format, the clip loader (PyAV, or decord), and DataLoader helpers.
 
 Every loader reads the *official* file formats (EgoClip/EgoMCQ from EgoVLP, EPIC-KITCHENS-100, EGTEA Gaze+,
 Ego4D NLQ/MQ, HelpingHands' 100DOH boxes, the grounding masks) in the dataset layout of

@@ -1,4 +1,4 @@
-"""The clip loader: LaViLa's segment-midpoint frame sampling on decord, over chunked or whole videos.
+"""The clip loader: LaViLa's segment-midpoint frame sampling over chunked or whole videos (PyAV or decord).
 
 Frame sampling mirrors LaViLa ``lavila/data/datasets.py``: ``get_frame_ids`` splits
 ``[start_frame, end_frame)`` into N segments of ``(end - start - 1) / N`` frames with rounded bounds and takes
@@ -20,6 +20,8 @@ available frame**; a clip that starts more than 1 s after the video ends, frames
 it builds from an id stays inside its root (``henasy.data.paths.inside``, lexical, so symlinked dataset
 folders keep working) and raises ``VideoReadError`` otherwise.
 
+Frames are decoded with PyAV in the calling thread by default (``_PyAVReader``: decord's frame numbering
+and RGB conversion, without its per-frame thread hand-offs, one thread unless ``num_threads``; ``backend="decord"`` reads through decord).
 decord is imported lazily (on the first read). No import-order issue with torch was found (decord 0.6 +
 torch 2.14, both orders, also in forked DataLoader workers). The fork hazard is real, though: destroying in
 a forked worker a reader created by the parent hangs forever, so readers are cached per process and only
@@ -224,10 +226,12 @@ def as_source(source: VideoSource | str | Path) -> VideoSource:
 
 @dataclass
 class _Reader:
-    reader: Any  # decord.VideoReader
+    reader: Any  # _PyAVReader or decord.VideoReader: both have get_batch(ids) → uint8 (N, H, W, 3) numpy
     num_frames: int
     fps: float
 
+
+BACKENDS = ("pyav", "decord")
 
 _READER_CLASS: Any = None
 
@@ -253,25 +257,159 @@ def _open_reader(path: Path, num_threads: int) -> Any:
                 if getattr(self, "_owner_pid", None) == os.getpid():
                     super().__del__()
 
+            def get_batch(self, indices: list[int]) -> np.ndarray:  # type: ignore[override]
+                return super().get_batch(indices).asnumpy()
+
         _READER_CLASS = ProcessLocalVideoReader
     return _READER_CLASS(str(path), ctx=decord.cpu(0), num_threads=num_threads)
 
 
-class VideoReaderCache:
-    """A small per-process LRU of open decord readers (a forked process starts a fresh one: readers are not
-    fork-safe)."""
+_INDEX_CACHE: OrderedDict[tuple[str, int, int], tuple[np.ndarray, list[int]]] = OrderedDict()
+_INDEX_CACHE_SIZE = 512  # files; a 300-s chunk at 30 fps costs 72 kB
 
-    def __init__(self, size: int = 4, num_threads: int = 1) -> None:
+
+def _frame_index(path: Path, container: Any, stream: Any) -> tuple[np.ndarray, list[int]]:
+    """(sorted packet timestamps (N,) int64, keyframe frame numbers) of a file's video stream.
+
+    Reading every packet is most of the cost of opening a long chunk (53 ms for a 300-s 456×256 chunk, 2
+    cores), so the index is kept per process for the last ``_INDEX_CACHE_SIZE`` files (keyed by path, size
+    and modification time) and a reopened file is not read again.
+    """
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key in _INDEX_CACHE:
+        _INDEX_CACHE.move_to_end(key)
+        return _INDEX_CACHE[key]
+    pts: list[int] = []
+    keys: list[int] = []
+    for packet in container.demux(stream):
+        if packet.size == 0:  # the demuxer's final flush packet
+            continue
+        if packet.pts is None:
+            raise VideoReadError(path, "a video packet has no timestamp; use backend='decord'")
+        pts.append(int(packet.pts))
+        if packet.is_keyframe:
+            keys.append(int(packet.pts))
+    order = np.array(sorted(pts), dtype=np.int64)  # frame i's timestamp
+    keyframes = sorted(int(np.searchsorted(order, k)) for k in keys) or [0]
+    _INDEX_CACHE[key] = (order, keyframes)
+    while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
+        _INDEX_CACHE.popitem(last=False)
+    return order, keyframes
+
+
+_INHERITED: list[Any] = []  # FFmpeg objects a forked child inherited and must not free (_PyAVReader.__del__)
+
+
+class _PyAVReader:
+    """Frame-accurate random access to one video file with PyAV, decoding in the calling thread.
+
+    Why not decord here: decord's CPU decoder runs FFmpeg in a worker thread and hands every packet and
+    frame across a queue, and every jump to another keyframe stops and restarts that thread; on a busy
+    machine each hand-off waits for the scheduler (``scripts/bench_loader.py`` measures the difference).
+    Frame numbering is decord's: frame i is the i-th packet of the video stream in presentation-time order,
+    and the frames are converted with FFmpeg's RGB24 conversion, the pixel values decord returns (the
+    loader benchmark checks max |Δ| = 0 against decord on every clip it reads). Frames between the ones asked
+    for are decoded (they are needed to decode the next) but never converted; a frame whose keyframe lies
+    past the current decoder position is reached by seeking to that keyframe.
+    """
+
+    def __init__(self, path: Path, num_threads: int = 1) -> None:
+        import av
+
+        self.path = path
+        self._owner_pid = os.getpid()
+        self._container = av.open(str(path))
+        try:
+            if not self._container.streams.video:
+                raise VideoReadError(path, "the file has no video stream")
+            self._stream = stream = self._container.streams.video[0]
+            stream.codec_context.thread_count = max(1, int(num_threads))
+            self._pts, self._keys = _frame_index(path, self._container, stream)
+        except BaseException:
+            self._container.close()
+            raise
+        rate = stream.average_rate
+        self.fps = float(rate) if rate else float("nan")
+        self._frames: Any = None  # the decode generator after the last seek
+        self._next: int | None = None  # frame number the generator yields next (None: unknown / none)
+
+    def __len__(self) -> int:
+        return len(self._pts)
+
+    def _seek(self, frame: int) -> None:
+        """Position the decoder at keyframe ``frame``."""
+        self._container.seek(int(self._pts[frame]), stream=self._stream, backward=True, any_frame=False)
+        self._frames = self._container.decode(self._stream)
+        self._next = None
+
+    def get_batch(self, indices: list[int]) -> np.ndarray:
+        """Frames ``indices`` (any order, repeats allowed) → uint8 (N, H, W, 3)."""
+        n = len(self._pts)
+        wanted = sorted(set(int(i) for i in indices))
+        if wanted and not (0 <= wanted[0] and wanted[-1] < n):
+            raise IndexError(f"frame ids {wanted} outside [0, {n})")
+        got: dict[int, np.ndarray] = {}
+        for i in wanted:
+            key = int(self._keys[bisect.bisect_right(self._keys, i) - 1])
+            if self._next is None or i < self._next or key > self._next:
+                self._seek(key)
+            for frame in self._frames:
+                j = int(np.searchsorted(self._pts, frame.pts)) if frame.pts is not None else n
+                if j >= n or self._pts[j] != frame.pts:
+                    raise RuntimeError(f"decoded a frame with timestamp {frame.pts} that no packet has")
+                self._next = j + 1
+                if j == i:
+                    got[i] = frame.to_ndarray(format="rgb24", threads=1)  # (H, W, 3)
+                    break
+                if j > i:
+                    raise RuntimeError(f"seeking for frame {i} landed after it (frame {j})")
+            else:
+                self._next = None
+                raise RuntimeError(f"the video ended before frame {i}")
+        return np.stack([got[int(i)] for i in indices])  # (N, H, W, 3)
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __del__(self) -> None:
+        # A forked worker inherits the parent's readers; freeing FFmpeg objects there could wait for threads
+        # that exist only in the parent (swscale's slice threads did, before threads=1 above), so a child
+        # keeps them alive instead (a small leak in the child, as decord readers in _open_reader).
+        if getattr(self, "_owner_pid", os.getpid()) != os.getpid():
+            _INHERITED.append(self.__dict__)
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    import av
+
+    return (RuntimeError, IndexError, OSError, ValueError, av.error.FFmpegError)
+
+
+class VideoReaderCache:
+    """A small per-process LRU of open readers (a forked process starts a fresh one: readers are not
+    fork-safe). ``backend`` is ``"pyav"`` (default, decodes in the calling thread, see ``_PyAVReader``) or
+    ``"decord"``; both return the same frames."""
+
+    def __init__(self, size: int = 4, num_threads: int = 1, backend: str = "pyav") -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown video backend {backend!r} (use {' or '.join(BACKENDS)})")
         self.size = int(size)
         self.num_threads = int(num_threads)
+        self.backend = backend
         self._pid = os.getpid()
         self._readers: OrderedDict[Path, _Reader] = OrderedDict()
 
     def __getstate__(self) -> dict:
-        return {"size": self.size, "num_threads": self.num_threads}
+        return {"size": self.size, "num_threads": self.num_threads, "backend": self.backend}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["size"], state["num_threads"])
+        self.__init__(state["size"], state["num_threads"], state.get("backend", "pyav"))
+
+    def _open(self, path: Path) -> Any:
+        if self.backend == "decord":
+            return _open_reader(path, self.num_threads)
+        return _PyAVReader(path, self.num_threads)
 
     def open(self, path: Path) -> _Reader:
         if os.getpid() != self._pid:  # forked child: the parent's readers are unusable here
@@ -284,9 +422,11 @@ class VideoReaderCache:
         if not path.is_file():
             raise VideoReadError(path, "video file not found")
         try:
-            vr = _open_reader(path, self.num_threads)
-            n, fps = len(vr), float(vr.get_avg_fps())
-        except (RuntimeError, decord.DECORDError) as exc:
+            vr = self._open(path)
+            n, fps = len(vr), float(vr.fps if isinstance(vr, _PyAVReader) else vr.get_avg_fps())
+        except VideoReadError:
+            raise
+        except (*_read_errors(), decord.DECORDError) as exc:
             raise VideoReadError(
                 path, f"cannot open the video (corrupt or not a video?): {_short(exc)}"
             ) from None
@@ -304,8 +444,8 @@ class VideoReaderCache:
 
         entry = self.open(path)
         try:
-            return entry.reader.get_batch(local_ids).asnumpy()
-        except (RuntimeError, IndexError, decord.DECORDError) as exc:
+            return entry.reader.get_batch(local_ids)
+        except (*_read_errors(), decord.DECORDError) as exc:
             self._readers.pop(path, None)
             raise VideoReadError(path, f"cannot decode frames {local_ids[:8]}: {_short(exc)}") from None
 
@@ -335,8 +475,10 @@ class ClipLoader:
     ``load(source, video_id, start_sec, end_sec)`` samples ``num_frames`` frames with
     ``segment_frame_ids`` over ``clip_frame_range(..., rule=frame_rule)`` (jittered when ``jitter``), reads
     them across chunks, and applies ``ClipTransform(size, mean, std)``. ``source`` is a ``VideoSource`` or a
-    folder (auto-detected layout). Open readers are cached per process (``cache_size``); decord uses
-    ``num_threads`` threads per reader (1 suits DataLoader workers).
+    folder (auto-detected layout). Open readers are cached per process (``cache_size``); the decoder uses
+    ``num_threads`` threads per reader (1 suits DataLoader workers). ``backend="pyav"`` (default) decodes
+    in the calling thread and converts only the sampled frames; ``"decord"`` reads the same frames through
+    decord (``VideoReaderCache``).
     """
 
     def __init__(
@@ -351,6 +493,7 @@ class ClipLoader:
         cache_size: int = 4,
         num_threads: int = 1,
         seed: int | None = None,
+        backend: str = "pyav",
     ) -> None:
         if frame_rule not in ("duration", "ceil"):
             raise ValueError(f"unknown frame rule {frame_rule!r} (use 'duration' or 'ceil')")
@@ -359,7 +502,7 @@ class ClipLoader:
         self.jitter = bool(jitter)
         self.frame_rule: FrameRule = frame_rule
         self.transform = ClipTransform(size, mean, std)
-        self.readers = VideoReaderCache(cache_size, num_threads)
+        self.readers = VideoReaderCache(cache_size, num_threads, backend)
         self._rng = np.random.default_rng(seed)
         self._sources: dict[str, VideoSource] = {}  # folder → AutoSource, so listings are cached
 

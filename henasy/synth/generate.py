@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from henasy.core.errors import BenchError
-from henasy.synth import ego4d, egtea, epic, episodic, grounding
+from henasy.synth import ego4d, egtea, epic, episodic, grounding, rephrase
 from henasy.synth.encode import ENCODER_OPTIONS
 from henasy.synth.formats import write_json
 from henasy.synth.handobj import HANDOBJ_CHUNK_SEC
 from henasy.synth.media import BoxClip, FrameClip, MediaJob, MediaResult, run_media_job
 from henasy.synth.scene import Geometry, ScriptParams, VideoScript, random_uid, sample_script
-from henasy.synth.sizes import SIZES, SizeSpec
+from henasy.synth.sizes import SIZES, VIDEO_SIZES, SizeSpec, with_video_size
 from henasy.synth.world import HAND_IDS, NOUNS, VERBS, World, build_world
 
 GENERATOR_VERSION = 1
@@ -233,8 +233,13 @@ def generate(
     workers: int | None = None,
     force: bool = False,
     progress: bool = True,
+    video_size: str = "synth",
 ) -> dict:
-    """Write the synthetic dataset under ``out``; returns a summary (counts, wall time in seconds)."""
+    """Write the synthetic dataset under ``out``; returns a summary (counts, wall time in seconds).
+
+    ``video_size="real"`` renders at 456×256, 30 fps with Ego4D chunk lengths (``henasy.synth.sizes``)."""
+    if video_size not in VIDEO_SIZES:
+        raise BenchError(f"unknown --video-size {video_size!r}; choose one of {', '.join(VIDEO_SIZES)}")
     if size not in SIZES:
         raise BenchError(f"unknown --size {size!r}; choose one of {', '.join(SIZES)}")
     if layout not in LAYOUTS:
@@ -243,7 +248,7 @@ def generate(
     prepare_out(out, force)
     write_json(out / IN_PROGRESS, {"generator": GENERATOR, "seed": seed, "size": size, "layout": layout})
     t0 = time.perf_counter()
-    spec = SIZES[size]
+    spec = with_video_size(SIZES[size], video_size, layout)
     plan = plan_dataset(seed, spec)
     world, fps = plan.world, spec.fps
     e4d, ek, eg = out / "ego4d", out / "ek100", out / "egtea"
@@ -301,6 +306,7 @@ def generate(
     ego4d.write_egoclip(e4d / "egoclip.csv", train_clips)
     ego4d.write_taxonomies(e4d)
     ego4d.write_verb_phrases(e4d / "verb_phrases.json", train_clips + eval_clips)
+    rephrase.write_rephrased(e4d / "lavila_rephrased.pth", plan.ego_train, world)  # HelpingHands' positives
     mcq = ego4d.build_egomcq(eval_clips, spec.mcq_items, stream(seed, _STREAMS["egomcq"]))
     write_json(e4d / "egomcq.json", mcq, sort_keys=False)
     nlq_rng = stream(seed, _STREAMS["nlq"])
@@ -365,6 +371,7 @@ def _manifest(plan: Plan, layout: str, counts: dict) -> dict:
         "fps": spec.fps,
         "chunk_sec": spec.chunk_sec,
         "video_layout": layout,
+        "video_size": "synth" if (spec.width, spec.height) == (128, 96) else "real",
         "frame_size": {"width": spec.width, "height": spec.height},
         "handobj_chunk_sec": HANDOBJ_CHUNK_SEC,
         "held_out": plan.world.describe_held_out(),

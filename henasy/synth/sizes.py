@@ -2,7 +2,11 @@
 
 ``tiny`` is a handful of short videos that generate in a few seconds; ``small`` has 2,200 EgoClip
 training clips so a tiny model learns in minutes; ``medium`` is about five times larger. Frames are
-128×96 at 15 fps; Ego4D videos are stored in 30-s chunks so clips cross chunk boundaries.
+128×96 at 15 fps; Ego4D videos are stored in 30-s chunks so clips cross chunk boundaries. ``video_size="real"``
+(``bench data synth --video-size real``, for loader benchmarks, not the default) renders the same dataset at
+EPIC-KITCHENS-100 ``video_ht256px`` geometry, 456×256 at 30 fps, with Ego4D chunk lengths: 300-s chunks
+in the LaViLa layout, 600-s chunks in the EgoVLP layout (LaViLa stores its chunks at short side 288,
+EgoVLP at 256; here every video is 456×256).
 
 EgoClip training clips come from many short videos (200 × 11 in ``small``) rather than few long ones:
 a synthetic scene keeps the same objects and background for the whole video, so with few videos a
@@ -15,7 +19,7 @@ beyond these tiny runs: within-video noun retrieval on training clips stays near
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -94,3 +98,17 @@ SIZES: dict[str, SizeSpec] = {
         nlq_queries_per_clip=10,
     ),
 }
+
+
+VIDEO_SIZES = ("synth", "real")
+REAL_VIDEO = {"width": 456, "height": 256, "fps": 30}  # EK100 video_ht256px
+REAL_CHUNK_SEC = {"lavila": 300, "egovlp": 600}  # LaViLa / EgoVLP Ego4D chunk lengths
+
+
+def with_video_size(spec: SizeSpec, video_size: str, layout: str = "lavila") -> SizeSpec:
+    """``spec`` as is (``"synth"``: 128×96, 15 fps, 30-s chunks) or at real geometry (``"real"``)."""
+    if video_size == "synth":
+        return spec
+    if video_size != "real":
+        raise ValueError(f"unknown video size {video_size!r}; choose one of {', '.join(VIDEO_SIZES)}")
+    return replace(spec, **REAL_VIDEO, chunk_sec=REAL_CHUNK_SEC.get(layout, 300))

@@ -34,7 +34,7 @@ EPILOG = """examples:
   --cost builds each model at its registered preset (batch 1, its own frames × size, e.g. 4 × 224 × 224),
   counts FLOPs with FlopCounterMode on the meta device, times encode_video (median of --runs after --warmup)
   and measures peak inference / training-step memory (CUDA allocator on GPU, process RSS on CPU). Results
-  are merged into reports/out/cost.json (--save) for `bench table --id 5`.
+  are merged into ./bench_reports/cost.json (--save) for `bench table --id 5`.
 """
 
 
@@ -59,7 +59,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     cost.add_argument("--no-train", action="store_true", help="skip the training-step memory probe")
     cost.add_argument(
-        "--save", metavar="PATH", help="cost file to merge results into (default: reports/out/cost.json)"
+        "--save", metavar="PATH", help="cost file to merge results into (default: ./bench_reports/cost.json)"
     )
     cost.add_argument("--no-save", action="store_true", help="do not write the cost file")
     metrics = p.add_argument_group("metrics (default)")
