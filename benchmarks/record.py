@@ -3,7 +3,9 @@
 The record itself is ``henasy.core.records.BenchmarkResult`` (its schema, version and loader live there); this
 module is the benchmark side: ``make_record`` adds the model, timing, data-root and environment fields to a
 protocol's ``BenchResult``. ``partial`` is true when ``--limit`` cut the evaluated set or ``--on-missing skip``
-dropped items whose videos were missing/unreadable, so a table can refuse the number. NaN values (a metric the official formula leaves undefined) are written as JSON ``null``.
+dropped items whose videos were missing/unreadable, so a table can refuse the number. NaN values (a metric
+the official formula leaves undefined) are written as JSON ``null``. The record's provenance (``date``,
+``git_hash``, ``henasy_bench_version`` at its top) is filled by ``BenchmarkResult`` itself when it is made.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ nested subcommands adds them in ``add_arguments``, each with its own ``func``). 
 pandas) happen inside the command's ``run`` so that ``bench --help`` and ``bench list`` answer in well under a
 second.
 Errors caused by the user's input (``BenchError``) print one clear message and exit with status 2.
+Before the command modules are imported, ``bench`` checks that its top-level packages come from this
+installation, not from same-named folders first on ``sys.path`` (``henasy.core.shadowing``; for ``bench sweep``
+also as the jobs it starts see them, with the working directory first).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from henasy import __version__
 from henasy.commands.options import add_command_parser
 from henasy.core.errors import BenchError
 from henasy.core.plugins import include_items, load_includes
+from henasy.core.shadowing import check_packages
 
 # Subcommand modules, in the order `bench --help` lists them.
 COMMAND_MODULES = [
@@ -36,6 +40,8 @@ COMMAND_MODULES = [
     "reports.commands.table",
     "reports.commands.compare",
 ]
+# commands that start processes with the working directory first on sys.path (submitit's sweep jobs)
+JOB_COMMANDS = frozenset({"sweep"})
 
 EPILOG = """examples:
   bench sweep ablations/losses.yaml                  the paper's loss ablation (Table 3), smoke scale, local
@@ -87,12 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``bench`` console script."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach the network for open_clip names
+    try:
+        check_packages()  # before build_parser imports benchmarks, sweeps and reports
+    except BenchError as err:
+        print(f"bench: error: {err}", file=sys.stderr)
+        return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
     try:
+        if args.command in JOB_COMMANDS:
+            check_packages(working_dir_first=True)
         load_includes(include_items(args.include))
         return int(args.func(args) or 0)
     except BenchError as err:

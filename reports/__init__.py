@@ -9,7 +9,10 @@ the difference real?* The pieces, one job each:
 - ``render``: cells → Markdown, LaTeX (booktabs), CSV, JSON, HTML;
 - ``cost``: Table 5 measurements (parameters, FLOPs on the meta device, latency, peak memory);
 - ``records`` and ``bootstrap``: per-item results of two models, paired bootstrap confidence intervals;
-- ``plots``: ablation bar charts (paper beside measured) and training curves (matplotlib, Agg).
+- ``intervals``: the 95 % interval of every measured table cell and each row's difference from the
+  reference row (the same paired bootstrap, all rows of a column resampled together);
+- ``plots``: ablation bar charts (paper beside measured, error bars from the intervals) and training
+  curves (matplotlib, Agg; PNG and PDF).
 
 The table spec files are the registry: ``bench table`` and ``bench list tables`` read ``reports/tables/``
 (``reports.spec.list_table_ids``); adding a table is adding one YAML file there (and its paper numbers).
@@ -20,4 +23,6 @@ from __future__ import annotations
 from pathlib import Path
 
 REPORTS_ROOT = Path(__file__).resolve().parent
-OUT_DIR = Path("reports") / "out"  # where `bench table --id all` and plots write, relative to the cwd
+# where `bench table --id all`, plots and `bench compare --cost` write by default: relative to the working
+# directory, never inside the installed package (a wheel must not ship, nor a checkout mix in, user output)
+OUT_DIR = Path("bench_reports")

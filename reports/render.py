@@ -1,14 +1,23 @@
 """Render a filled table (``reports.collect.TableData``) as Markdown, LaTeX (booktabs), CSV, JSON or HTML.
 
-Every format carries the same cells: for each row the measured value, the paper's value (its printed text)
-and the difference measured − paper, in the paper's units; an empty measured cell shows its status
-(``not run``, ``failed``, ``partial`` …) and the reasons are listed under the table. The best value of each
-column is marked (bold) separately among the measured and among the paper values, following the column's
-``better`` direction (lm-eval's ↑/↓ header arrows).
+Every format carries the same cells: for each row the measured value with its 95 % confidence interval
+(``value ± half-width``; ``reports.intervals``), the paper's value (its printed text), the difference
+measured − paper (line ``Δ paper``) and the difference from the table's reference row with its paired
+interval (line ``Δ ref``), in the paper's units; an empty measured cell shows its status (``not run``,
+``failed``, ``partial`` …) and the reasons are listed under the table. Bold marks only what the intervals
+support: a ``Δ ref`` whose interval excludes 0, and a measured value that is significantly better than every
+other measured row of its column (following the column's ``better`` direction, lm-eval's ↑/↓ arrows). The
+paper's values are never bold (the paper's own bold marks its best numbers without intervals).
 
-JSON (``--format json``): ``{"id", "title", "columns", "headers", "units", "rows": [{"label", "paper",
-"measured", "diff", "status", "reasons", "paper_row", "reference", "source"}], "notes"}`` with ``null`` for
-an empty cell; a reference-only row has ``measured`` all null.
+JSON (``--format json``): ``{"id", "title", "columns", "headers", "units", "reference_row", "intervals",
+"rows": [{"label", "paper", "measured", "ci95", "diff", "vs_reference", "significant_best", "status",
+"reasons", "ci_notes", "paper_row", "reference", "source"}], "notes"}`` with ``null`` for an empty cell;
+``ci95`` holds ``[low, high]`` per column (null: no interval, ``ci_notes`` says why); ``vs_reference`` is
+``{"row", "diff", "ci95", "significant"}`` (null for the reference row itself); a reference-only row has
+``measured`` all null.
+
+LaTeX (booktabs) compiles as-is: one caption without a "Table N:" prefix (LaTeX numbers it), ``$-$`` for a
+minus sign, loss names as math (``L_ego`` → ``$\\mathcal{L}_{ego}$``, as the paper writes them).
 """
 
 from __future__ import annotations
@@ -17,6 +26,8 @@ import csv
 import html
 import io
 import json
+import re
+from dataclasses import dataclass
 from typing import Any
 
 from reports.collect import RowData, TableData
@@ -42,52 +53,72 @@ def format_diff(value: float, precision: int) -> str:
     return f"{value:+.{precision}f}"
 
 
-def _best(values: list[Any], better: str) -> set[int]:
-    """Indices holding the best number of a column (ties all marked); none for better = none."""
-    numbers = {i: v for i, v in enumerate(values) if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    if better == "none" or len(numbers) < 2:
-        return set()
-    if len(set(numbers.values())) == 1:
-        return set()  # all equal: nothing stands out
-    target = max(numbers.values()) if better == "higher" else min(numbers.values())
-    return {i for i, v in numbers.items() if v == target}
+def ci_half_width(ci: tuple[float, float] | None, precision: int) -> str:
+    """``± h`` with h = half the interval's width (percentile intervals may be slightly asymmetric)."""
+    return "" if ci is None else f"± {(ci[1] - ci[0]) / 2:.{precision}f}"
 
 
-def best_marks(table: TableData) -> tuple[list[set[int]], list[set[int]]]:
-    """(per column: rows with the best measured value, rows with the best paper value)."""
-    measured, paper = [], []
-    for i, col in enumerate(table.spec.columns):
-        measured.append(_best([r.measured[i].value for r in table.rows], col.better))
-        paper.append(_best([r.paper[i] for r in table.rows], col.better))
-    return measured, paper
+def format_interval(ci: tuple[float, float] | None, precision: int) -> str:
+    return "" if ci is None else f"[{format_diff(ci[0], precision)}, {format_diff(ci[1], precision)}]"
+
+
+@dataclass(frozen=True)
+class CellText:
+    """One printed cell: the number (or status), what follows it (± h, [lo, hi]) and whether it is bold."""
+
+    main: str
+    extra: str = ""
+    bold: bool = False
+    status: bool = False  # main is a status word (not run, failed …), shown in italics
+
+    @property
+    def text(self) -> str:
+        return f"{self.main} {self.extra}" if self.extra else self.main
 
 
 def _lines(table: TableData, row: RowData) -> list[str]:
-    """Which lines a row gets: measured / paper / Δ (a reference row, or --paper-only: paper only)."""
+    """Which lines a row gets: measured / paper / Δ paper / Δ ref (a reference row, --paper-only: paper only)."""
     if table.paper_only or row.spec.reference:
         return ["paper"]
-    has_diff = any(row.diff(i) is not None for i in range(len(row.measured)))
-    return ["measured", "paper", "Δ"] if has_diff else ["measured", "paper"]
+    lines = ["measured", "paper"]
+    if any(row.diff(i) is not None for i in range(len(row.measured))):
+        lines.append("Δ paper")
+    if row.vs_reference is not None and any(d is not None for d in row.vs_reference.diff):
+        lines.append("Δ ref")
+    return lines
 
 
-def cell_texts(table: TableData) -> list[tuple[RowData, str, list[tuple[str, bool]]]]:
-    """Every printed line of the table: (row, line kind, [(text, is_best)] per column)."""
-    best_m, best_p = best_marks(table)
+def _cell(table: TableData, r: int, row: RowData, kind: str, i: int) -> CellText:
+    col = table.spec.columns[i]
+    if kind == "measured":
+        cell = row.measured[i]
+        if cell.status != "ok":
+            return CellText(cell.status, status=True)
+        best = bool(table.significant_best) and r in table.significant_best[i]
+        return CellText(
+            format_value(cell.value, col.precision), ci_half_width(row.ci[i], col.precision), best
+        )
+    if kind == "paper":
+        return CellText(row.printed[i])
+    if kind == "Δ paper":
+        d = row.diff(i)
+        return CellText("" if d is None else format_diff(d, col.precision))
+    comparison = row.vs_reference
+    d = comparison.diff[i]
+    if d is None:
+        return CellText("")
+    significant = comparison.significant[i]
+    return CellText(
+        format_diff(d, col.precision), format_interval(comparison.ci[i], col.precision), bool(significant)
+    )
+
+
+def cell_texts(table: TableData) -> list[tuple[RowData, str, list[CellText]]]:
+    """Every printed line of the table: (row, line kind, one ``CellText`` per column)."""
     out = []
     for r, row in enumerate(table.rows):
         for kind in _lines(table, row):
-            cells = []
-            for i, col in enumerate(table.spec.columns):
-                if kind == "measured":
-                    cell = row.measured[i]
-                    text = format_value(cell.value, col.precision) if cell.status == "ok" else cell.status
-                    cells.append((text, cell.status == "ok" and r in best_m[i]))
-                elif kind == "paper":
-                    cells.append((row.printed[i], r in best_p[i]))
-                else:
-                    d = row.diff(i)
-                    cells.append(("" if d is None else format_diff(d, col.precision), False))
-            out.append((row, kind, cells))
+            out.append((row, kind, [_cell(table, r, row, kind, i) for i in range(len(table.spec.columns))]))
     return out
 
 
@@ -117,6 +148,18 @@ def footnotes(table: TableData) -> list[str]:
             same = [c for c in row.measured if (c.status, c.reason) == key]
             where = "" if len(same) == len(row.measured) else f" [{table.spec.columns[i].metric}]"
             notes.append(f"{row.spec.label}{where}: {cell.status}: {cell.reason}")
+    if table.intervals is not None:
+        ref = table.rows[table.reference].spec.label if table.reference is not None else None
+        notes.append(table.intervals.footnote(ref))
+        for row in table.rows:
+            seen_ci: set[str] = set()
+            for i, cell in enumerate(row.measured):
+                why = row.item_notes[i]
+                if cell.status == "ok" and row.ci[i] is None and why and why not in seen_ci:
+                    seen_ci.add(why)
+                    notes.append(f"{row.spec.label} [{table.spec.columns[i].metric}]: no interval: {why}")
+            if row.vs_reference is not None:
+                notes.extend(f"{row.spec.label}: Δ ref {n}" for n in row.vs_reference.notes)
     units = sorted({c.metric.split(".")[0] for c in table.spec.columns if c.unit == "fraction"})
     if units and not table.paper_only:
         notes.append(f"{', '.join(units)} records are fractions, shown ×100 as the paper prints percentages")
@@ -128,10 +171,20 @@ def _header(col: ColumnSpec) -> str:
     return f"{col.title}{ARROWS[col.better]}"
 
 
-def _caption(table: TableData) -> str:
+def _caption(table: TableData, numbered: bool = True) -> str:
+    """The caption; ``numbered=False`` for LaTeX, whose \\caption numbers the table itself."""
     spec = table.spec
-    what = "paper values" if table.paper_only else "measured vs paper, Δ = measured − paper"
-    return f"Table {spec.id}: {spec.title} ({what})"
+    if table.paper_only:
+        what = "paper values"
+    else:
+        what = f"measured ± {CONFIDENCE_TEXT} CI vs paper; Δ paper = measured − paper"
+        if table.reference is not None:
+            what += f"; Δ ref = row − {table.rows[table.reference].spec.label}"
+    text = f"{spec.title} ({what})"
+    return f"Table {spec.id}: {text}" if numbered else text
+
+
+CONFIDENCE_TEXT = "95 %"
 
 
 # ------------------------------------------------------------------------------------------------ formats
@@ -142,10 +195,7 @@ def to_markdown(table: TableData) -> str:
     lines.append("|---|---|" + "---:|" * len(cols))
     for row, kind, cells in cell_texts(table):
         label = row.spec.label if kind == _lines(table, row)[0] else ""
-        texts = [
-            f"**{t}**" if best else (f"_{t}_" if kind == "measured" and t in _STATUSES else t)
-            for t, best in cells
-        ]
+        texts = [f"**{c.text}**" if c.bold else (f"_{c.text}_" if c.status else c.text) for c in cells]
         lines.append(f"| {label} | {kind} | " + " | ".join(texts) + " |")
     notes = footnotes(table)
     if notes:
@@ -153,18 +203,6 @@ def to_markdown(table: TableData) -> str:
         lines.extend(f"- {n}" for n in notes)
     return "\n".join(lines) + "\n"
 
-
-_STATUSES = {
-    "not run",
-    "running",
-    "failed",
-    "partial",
-    "no metric",
-    "nan",
-    "unit mismatch",
-    "not measured",
-    "not declared",
-}
 
 _LATEX_ESCAPES = {
     "\\": r"\textbackslash{}",
@@ -183,12 +221,27 @@ _LATEX_ESCAPES = {
     "✓": r"\checkmark",
     "✗": r"$\times$",
     "×": r"$\times$",
-    "−": "-",
+    "−": "$-$",
+    "±": r"$\pm$",
 }
+_LOSS_NAME = re.compile(r"\bL_([A-Za-z]+)\b")  # L_ego, L_NEC, L_VEC, L_proj (paper Eq. 10)
+_NEGATIVE = re.compile(r"(?<![\w.])-(?=\d)")  # a minus sign before a number, not a hyphen inside a word
 
 
 def latex_escape(text: str) -> str:
-    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+    """Escape LaTeX specials; loss names become math (``$\\mathcal{L}_{ego}$``), a number's minus ``$-$``."""
+    parts = []
+    last = 0
+    for match in _LOSS_NAME.finditer(text):
+        parts.append(_escape_plain(text[last : match.start()]))
+        parts.append(f"$\\mathcal{{L}}_{{{match.group(1)}}}$")
+        last = match.end()
+    parts.append(_escape_plain(text[last:]))
+    return "".join(parts).replace("$ + $", " + ")  # "L_ego + L_NEC": one formula, math spacing
+
+
+def _escape_plain(text: str) -> str:
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in _NEGATIVE.sub("−", text))
 
 
 def _groups(cols: tuple[ColumnSpec, ...]) -> list[tuple[str, int, int]]:
@@ -209,7 +262,7 @@ def to_latex(table: TableData) -> str:
         "\\begin{table}[t]",
         "\\centering",
         "\\small",
-        f"\\caption{{{latex_escape(_caption(table))}}}",
+        f"\\caption{{{latex_escape(_caption(table, numbered=False))}}}",
         f"\\label{{tab:henasy-bench-{table.spec.id}}}",
         "\\begin{tabular}{ll" + "r" * len(cols) + "}",
         "\\toprule",
@@ -240,13 +293,21 @@ def to_latex(table: TableData) -> str:
         first = kind == _lines(table, row)[0]
         label = latex_escape(row.spec.label) if first else ""
         texts = []
-        for text, best in cells:
-            t = latex_escape(text)
-            if kind == "measured" and text in _STATUSES:
+        for c in cells:
+            t = latex_escape(c.main)
+            if c.status:
                 t = f"\\emph{{{t}}}"
-            texts.append(f"\\textbf{{{t}}}" if best else t)
+            elif c.bold and t:
+                t = f"\\textbf{{{t}}}"
+            if c.extra:
+                t += f"\\,{{\\scriptsize {latex_escape(c.extra)}}}"
+            texts.append(t)
         lines.append(f"{label} & {latex_escape(kind)} & " + " & ".join(texts) + " \\\\")
-    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    if table.intervals is not None:
+        ref = table.rows[table.reference].spec.label if table.reference is not None else None
+        lines.append(f"\\par\\smallskip{{\\footnotesize {latex_escape(table.intervals.footnote(ref))}.}}")
+    lines.append("\\end{table}")
     notes = footnotes(table)
     if notes:
         lines.append("% notes:")
@@ -266,6 +327,12 @@ CSV_FIELDS = (
     "diff",
     "status",
     "reason",
+    "ci95_low",
+    "ci95_high",
+    "reference_row",
+    "diff_vs_reference",
+    "diff_vs_reference_ci95_low",
+    "diff_vs_reference_ci95_high",
     "run_id",
     "scale",
 )
@@ -277,9 +344,13 @@ def to_csv(table: TableData) -> str:
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for row in table.rows:
+        comparison = row.vs_reference
         for i, col in enumerate(table.spec.columns):
             cell = row.measured[i]
             d = row.diff(i)
+            ci = row.ci[i] or (None, None)
+            ref_diff = None if comparison is None else comparison.diff[i]
+            ref_ci = (None if comparison is None else comparison.ci[i]) or (None, None)
             writer.writerow(
                 {
                     "table": table.spec.id,
@@ -293,11 +364,25 @@ def to_csv(table: TableData) -> str:
                     "diff": "" if d is None else repr(round(d, 10)),
                     "status": cell.status,
                     "reason": cell.reason,
+                    "ci95_low": _csv_number(ci[0]),
+                    "ci95_high": _csv_number(ci[1]),
+                    "reference_row": "" if comparison is None else comparison.reference,
+                    "diff_vs_reference": _csv_number(ref_diff),
+                    "diff_vs_reference_ci95_low": _csv_number(ref_ci[0]),
+                    "diff_vs_reference_ci95_high": _csv_number(ref_ci[1]),
                     "run_id": row.source.get("run_id", ""),
                     "scale": row.source.get("scale", ""),
                 }
             )
     return buf.getvalue()
+
+
+def _csv_number(value: float | None) -> str:
+    return "" if value is None else repr(round(float(value), 10))
+
+
+def _json_interval(ci: tuple[float, float] | None) -> list[float] | None:
+    return None if ci is None else [round(float(ci[0]), 10), round(float(ci[1]), 10)]
 
 
 def _json_number(value: Any) -> Any:
@@ -310,7 +395,7 @@ def to_json_obj(table: TableData) -> dict[str, Any]:
     """The machine-readable table (see the module docstring)."""
     spec = table.spec
     rows = []
-    for row in table.rows:
+    for r, row in enumerate(table.rows):
         diffs = [row.diff(i) for i in range(len(spec.columns))]
         rows.append(
             {
@@ -319,9 +404,18 @@ def to_json_obj(table: TableData) -> dict[str, Any]:
                 "reference": row.spec.reference,
                 "paper": [_json_number(v) for v in row.paper],
                 "measured": [_json_number(c.value) for c in row.measured],
+                "ci95": [_json_interval(ci) for ci in row.ci],
                 "diff": [_json_number(d) for d in diffs],
+                "vs_reference": _json_comparison(row),
+                "significant_best": [r in best for best in table.significant_best]
+                if table.significant_best
+                else [False] * len(spec.columns),
                 "status": [c.status for c in row.measured],
                 "reasons": [c.reason for c in row.measured],
+                "ci_notes": [
+                    why if c.status == "ok" and ci is None else ""
+                    for c, ci, why in zip(row.measured, row.ci, row.item_notes)
+                ],
                 "source": row.source,
             }
         )
@@ -332,8 +426,23 @@ def to_json_obj(table: TableData) -> dict[str, Any]:
         "columns": spec.metrics,
         "headers": [c.title for c in spec.columns],
         "units": [c.unit for c in spec.columns],
+        "reference_row": None if table.reference is None else table.rows[table.reference].spec.label,
+        "intervals": None if table.intervals is None else table.intervals.to_json(),
         "rows": rows,
         "notes": footnotes(table),
+    }
+
+
+def _json_comparison(row: RowData) -> dict[str, Any] | None:
+    comparison = row.vs_reference
+    if comparison is None:
+        return None
+    return {
+        "row": comparison.reference,
+        "diff": [_json_number(d) for d in comparison.diff],
+        "ci95": [_json_interval(ci) for ci in comparison.ci],
+        "significant": comparison.significant,
+        "notes": comparison.notes,
     }
 
 
@@ -355,11 +464,14 @@ def to_html(table: TableData) -> str:
     for row, kind, cells in cell_texts(table):
         label = esc(row.spec.label) if kind == _lines(table, row)[0] else ""
         tds = []
-        for i, (text, best) in enumerate(cells):
-            t = f"<b>{esc(text)}</b>" if best else esc(text)
+        for i, c in enumerate(cells):
+            t = f"<b>{esc(c.text)}</b>" if c.bold else (f"<i>{esc(c.text)}</i>" if c.status else esc(c.text))
             reason = row.measured[i].reason if kind == "measured" else ""
+            if kind == "measured" and row.ci[i] is not None:
+                reason = f"95 % CI {format_interval(row.ci[i], cols[i].precision + 1)}"
             title = f' title="{esc(reason)}"' if reason else ""
-            tds.append(f'<td class="{kind if kind != "Δ" else "diff"}"{title}>{t}</td>')
+            css = {"Δ paper": "diff", "Δ ref": "diff-ref"}.get(kind, kind)
+            tds.append(f'<td class="{css}"{title}>{t}</td>')
         out.append(f"<tr><th>{label}</th><td>{esc(kind)}</td>{''.join(tds)}</tr>")
     out.append("</tbody>")
     out.append("</table>")

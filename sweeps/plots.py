@@ -1,36 +1,92 @@
-"""Plots logged as MLflow artifacts: the training-loss curve of a run (from its ``metrics.jsonl``)."""
+"""Plots logged as MLflow artifacts: the training losses of a run (from its ``metrics.jsonl``), PNG and PDF.
+
+One panel per quantity, never two curves of different meaning on one axis: the total ``loss`` (paper Eq. 10,
+L_ego plus the enabled terms weighted by λ1..λ3) on the first panel, then each logged term unweighted on its
+own panel (``egonce`` = L_ego, Eq. 1; ``nec`` = L_NEC, Eq. 7; ``vec`` = L_VEC, Eq. 8; ``proj`` = L_proj,
+Eq. 9) — with only EgoNCE enabled the total equals ``egonce``, and the two used to hide each other.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
+from typing import Any
 
 from henasy.core.atomic import atomic_write
 from henasy.training.callbacks import read_metrics
 
+TERMS = {  # logged key → panel title (paper equation)
+    "loss": "total loss L (Eq. 10: L_ego + Σ λ_k L_k over the enabled terms)",
+    "egonce": "L_ego — EgoNCE (Eq. 1), unweighted",
+    "nec": "L_NEC — noun–entity contrastive (Eq. 7), unweighted",
+    "vec": "L_VEC — verb–entities contrastive (Eq. 8), unweighted",
+    "proj": "L_proj — projection (Eq. 9), unweighted",
+}
+
 
 def training_curve(metrics_jsonl: str | Path, out_png: str | Path) -> Path | None:
-    """Draw every ``loss*`` term per step into ``out_png`` (atomically); None when there is nothing to draw."""
+    """Draw ``loss`` and each loss term per step into ``out_png`` (and the same name ``.pdf``), atomically.
+
+    Returns the PNG path, None when there is nothing to draw.
+    """
     path = Path(metrics_jsonl)
     if not path.exists():
         return None
-    rows = [r for r in read_metrics(path) if r.get("event") != "epoch_end"]
-    keys = sorted({k for r in rows for k in r if k == "loss" or k in ("egonce", "nec", "vec", "proj")})
-    if not rows or not keys:
+    fig = loss_figure(read_metrics(path), title=f"training losses of run {_run_name(path.parent)}")
+    if fig is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    out_png = Path(out_png)
+    out = atomic_write(out_png, lambda f: fig.savefig(f, format="png"))
+    atomic_write(out_png.with_suffix(".pdf"), lambda f: fig.savefig(f, format="pdf"))
+    plt.close(fig)
+    return out
+
+
+def _run_name(run_dir: Path) -> str:
+    """The run folder's name, with its sweep row label (``run.json``) when there is one."""
+    try:
+        label = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("label")
+    except (OSError, ValueError, AttributeError):
+        label = None
+    return f"{run_dir.name} ({label})" if isinstance(label, str) and label else run_dir.name
+
+
+def loss_figure(metrics: list[dict[str, Any]], title: str = "training losses") -> Any:
+    """The figure of ``training_curve`` from ``metrics.jsonl`` rows; None when no row holds a loss."""
+    rows = [r for r in metrics if r.get("event") != "epoch_end"]
+    series = {}
+    for key in TERMS:
+        points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float)) and "step" in r]
+        if points:
+            series[key] = points
+    if not series:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    for key in keys:
-        points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
-        ax.plot([p[0] for p in points], [p[1] for p in points], label=key, linewidth=1.2)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("training loss")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    out = atomic_write(out_png, lambda f: fig.savefig(f, format="png"))
-    plt.close(fig)
-    return out
+    ncols = min(3, len(series))
+    nrows = math.ceil(len(series) / ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(4.3 * ncols, 3.0 * nrows), dpi=120, squeeze=False, layout="constrained"
+    )
+    only_egonce = set(series) <= {"loss", "egonce"}
+    for k, (key, points) in enumerate(series.items()):
+        ax = axes[k // ncols][k % ncols]
+        ax.plot([p[0] for p in points], [p[1] for p in points], linewidth=1.2, color=f"C{k}")
+        panel = TERMS[key]
+        if key == "loss" and only_egonce and "egonce" in series:
+            panel += "\n(= L_ego here: no other term is enabled)"
+        ax.set_title(panel, fontsize=8)
+        ax.set_xlabel("optimizer step", fontsize=8)
+        ax.set_ylabel(key, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+    for k in range(len(series), nrows * ncols):
+        axes[k // ncols][k % ncols].axis("off")
+    fig.suptitle(f"{title} ({len(rows)} logged steps)", fontsize=9)
+    return fig

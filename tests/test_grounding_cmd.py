@@ -14,7 +14,17 @@ from PIL import Image
 
 from henasy.cli import main
 from henasy.core.errors import BenchError
-from henasy.grounding import denormalize, ground_query, load_clip, overlay, overlay_sheet, write_overlay
+from henasy.grounding import (
+    denormalize,
+    enlarge,
+    ground_query,
+    load_clip,
+    overlay,
+    overlay_sheet,
+    score_lines,
+    upscale_factor,
+    write_overlay,
+)
 from henasy.model.network import henasy_tiny
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -48,15 +58,43 @@ def test_write_overlay_png_and_gif(tmp_path: Path) -> None:
     ]  # distinct frames (GIF merges equal ones)
     masks = np.zeros((3, 8, 10), dtype=np.float32)
     masks[:, 2:4, 2:4] = 1.0
-    png = write_overlay(tmp_path / "m.png", frames, masks)
+    png = write_overlay(tmp_path / "raw.png", frames, masks, min_frame_px=0)  # the bare strip, as given
     with Image.open(png) as image:
         assert image.size == (3 * 10 + 2 * 4, 2 * 8 + 4)  # frames side by side, two rows
         assert np.array_equal(np.asarray(image.convert("RGB")), overlay_sheet(frames, masks))
+    assert upscale_factor(8, 10) == 28  # 8 px × 28 = 224: the shorter side reaches 224 px
+    png = write_overlay(tmp_path / "m.png", frames, masks)
+    with Image.open(png) as image:
+        assert image.size == (3 * 280 + 2 * 4, 2 * 224 + 4)  # every frame ≥ 224 px, nearest neighbour
+        assert np.array_equal(np.asarray(image.convert("RGB")), overlay_sheet(*enlarge(frames, masks, 28)))
     gif = write_overlay(tmp_path / "m.gif", frames, masks)
     with Image.open(gif) as image:
-        assert image.n_frames == 3 and image.size == (2 * 10 + 4, 8)
+        assert image.n_frames == 3 and image.size == (2 * 280 + 4, 224)
     with pytest.raises(BenchError, match=".png or .gif"):
         write_overlay(tmp_path / "m.jpg", frames, masks)
+
+
+def test_annotated_overlay_has_query_scores_and_legend(tmp_path: Path) -> None:
+    lines = score_lines("the red cup", [0.1, -0.2, 0.35], 2, "henasy_tiny")
+    assert lines[0] == 'query: "the red cup"    model: henasy_tiny'
+    assert lines[1] == "matched: entity 2 (cosine score +0.350, the highest)"
+    assert "e0 +0.100" in lines[2] and "e1 -0.200" in lines[2] and "e2 +0.350*" in lines[2]
+    assert score_lines("cup", [], None)[1].startswith("no entity scores")
+    frames = np.full((4, 64, 64, 3), 128, dtype=np.uint8)
+    masks = np.zeros((4, 64, 64), dtype=np.float32)
+    png = write_overlay(
+        tmp_path / "q.png", frames, masks, alpha=0.6, query="the red cup", scores=[0.1, -0.2, 0.35], entity=2
+    )
+    with Image.open(png) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    strip = overlay_sheet(*enlarge(frames, masks, 4))  # 64 px → 256 px frames
+    assert pixels.shape[0] > strip.shape[0] + 60 and pixels.shape[1] >= strip.shape[1]  # header and legend
+    full = np.round(np.array([128, 128, 128]) * 0.4 + np.array([255, 40, 40]) * 0.6).astype(np.uint8)
+    assert (pixels == full).all(axis=-1).any()  # the legend's mask = 1 end (no mask pixel is 1 here)
+    assert (pixels == [200, 20, 20]).all(axis=-1).any()  # the matched-entity line in its colour
+    gif = write_overlay(tmp_path / "q.gif", frames, masks, query="the red cup", scores=[0.3], entity=0)
+    with Image.open(gif) as image:
+        assert image.n_frames == 4 and image.size[1] > 256 + 60 and image.size[0] >= 2 * 256 + 4
 
 
 def test_ground_query_on_a_synthetic_clip(synth_tiny: Path) -> None:
@@ -85,8 +123,8 @@ def test_bench_ground_command(synth_tiny: Path, tmp_path: Path, capsys: pytest.C
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     assert report["entity"] in range(4) and report["frames"] == 4 and Path(report["out"]) == out
-    with Image.open(out) as image:
-        assert image.size == (4 * 64 + 3 * 4, 2 * 64 + 4)
+    with Image.open(out) as image:  # 64 px frames drawn at 256 px, under the query and scores
+        assert image.size[0] >= 4 * 256 + 3 * 4 and image.size[1] > 2 * 256 + 4 + 60
     uid = _first_chunk(synth_tiny).parent.name[: -len(".mp4")]  # a video_uid under --data-root
     gif = tmp_path / "knife.gif"
     code = main(

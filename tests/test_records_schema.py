@@ -3,8 +3,9 @@
 Checks that both record kinds survive ``to_dict`` → JSON → ``from_dict``, that a record of an unknown
 schema version is refused naming the file and the versions read (also by ``bench compare --records``,
 exit 2), that the formats the previous code wrote still load, that the MLflow tag and parameter names are
-spelled only in ``henasy/core/records.py``, and that ``reports/`` names no benchmark (each declares its own
-per-item breakdown).
+spelled only in ``henasy/core/records.py``, that ``reports/`` names no benchmark (each declares its own
+per-item breakdown), and that new records carry ``date``, ``git_hash`` and ``henasy_bench_version`` at the
+top while older ones read them as None.
 """
 
 from __future__ import annotations
@@ -86,15 +87,15 @@ def test_unknown_schema_version_is_refused_naming_file_and_versions(tmp_path: Pa
     with pytest.raises(BenchError) as err:
         rec.load_record(path)
     message = str(err.value)
-    assert str(path) in message and "schema version 99" in message and "reads versions 0, 1, 2" in message
+    assert str(path) in message and "schema version 99" in message and "reads versions 0, 1, 2, 3" in message
     assert "newer henasy-bench" in message
 
 
 def test_run_folder_with_a_newer_result_is_not_taken_for_unfinished(tmp_path: Path) -> None:
     from sweeps import records as run_folder
 
-    (tmp_path / "result.json").write_text(json.dumps({"schema_version": 3, "records": [], "complete": True}))
-    with pytest.raises(BenchError, match=r"result\.json: run record of schema version 3"):
+    (tmp_path / "result.json").write_text(json.dumps({"schema_version": 4, "records": [], "complete": True}))
+    with pytest.raises(BenchError, match=r"result\.json: run record of schema version 4"):
         run_folder.read_result(tmp_path)
 
 
@@ -115,7 +116,7 @@ def test_compare_refuses_a_newer_record_with_exit_2(
     ]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert str(tmp_path / "b.json") in err and "schema version 7" in err and "0, 1, 2" in err
+    assert str(tmp_path / "b.json") in err and "schema version 7" in err and "0, 1, 2, 3" in err
 
 
 def test_formats_written_by_the_previous_code_still_load(tmp_path: Path) -> None:
@@ -161,9 +162,11 @@ def test_formats_written_by_the_previous_code_still_load(tmp_path: Path) -> None
     assert run.records[0].schema_version == 1 and run.records[0].partial
     assert run.records[0].model.id == "lavila_tiny" and math.isclose(run.records[0].metrics["inter"], 50.0)
     upgraded = run.to_dict()
-    assert upgraded["schema_version"] == 2 and {k: upgraded[k] for k in old_run if k != "schema_version"} == {
-        k: v for k, v in old_run.items() if k not in ("schema_version", "records")
-    } | {"records": upgraded["records"]}
+    assert upgraded["schema_version"] == rec.SCHEMA_VERSION["run"] and {
+        k: upgraded[k] for k in old_run if k != "schema_version"
+    } == {k: v for k, v in old_run.items() if k not in ("schema_version", "records")} | {
+        "records": upgraded["records"]
+    }
     # a hand-written record (no version, a model given as a string, an extra key) keeps what it says
     hand = rec.BenchmarkResult.from_dict(
         {"benchmark": "custom", "metrics": {"acc": 0.5}, "model": "m", "note": 1}
@@ -209,3 +212,46 @@ def test_benchmarks_declare_their_breakdown_and_reports_name_none() -> None:
     for path in sorted((ROOT / "reports").glob("*.py")):
         literals = _literals(path)
         assert not any(name in text for text in literals for name in names), f"{path.name} names a benchmark"
+
+
+def test_records_carry_date_git_hash_and_version_at_the_top(tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from benchmarks.record import BenchResult, make_record
+    from henasy import __version__
+    from henasy.core.buildinfo import git_commit
+
+    result = BenchResult(
+        protocol={"version": 1}, split="s", metrics={"acc": 50.0}, n_items=2, total_items=2, per_item={}
+    )
+    made = make_record(
+        "egomcq",
+        result,
+        model_id="m",
+        checkpoint=None,
+        checkpoint_sha256=None,
+        wall_time_s=0.5,
+        data_root=tmp_path,
+        device="cpu",
+    )  # what `bench eval` writes
+    run = rec.RunResult.create(train_summary=None, records=[bench_record()], run_id="r", git_commit="abc123")
+    top = ["schema_version", "kind", "date", "git_hash", "henasy_bench_version"]
+    for data in (made, run.to_dict()):
+        assert list(data)[:5] == top and data["henasy_bench_version"] == __version__
+        made_at = datetime.strptime(data["date"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        assert abs(datetime.now(timezone.utc) - made_at) < timedelta(minutes=5)
+    assert made["git_hash"] == git_commit() and made["git_hash"]
+    assert run.git_hash == "abc123"  # the commit the sweep was submitted from
+    # they survive writing and reading
+    path = rec.write_record(tmp_path / "r.json", [rec.BenchmarkResult.from_dict(made)])
+    assert [r.to_dict() for r in rec.load_record(path)] == [made]  # type: ignore[union-attr]
+
+
+def test_older_records_read_without_provenance_and_none_is_invented() -> None:
+    v2 = {k: v for k, v in bench_record().to_dict().items() if k not in rec.PROVENANCE_KEYS}
+    v2["schema_version"] = 2
+    back = rec.BenchmarkResult.from_dict(v2)
+    assert (back.date, back.git_hash, back.henasy_bench_version) == (None, None, None)
+    assert back.to_dict()["date"] is None  # a re-written old record does not claim today's date
+    other_tool = rec.BenchmarkResult.from_dict({"benchmark": "x", "metrics": {}, "date": 1712345678.5})
+    assert other_tool.to_dict()["date"] == 1712345678.5  # lm-eval style Unix time kept as written

@@ -28,7 +28,9 @@ EPILOG = """examples:
 
 --video is an mp4 file (seconds of that file) or, with --data-root, an Ego4D video_uid under
 <data-root>/ego4d/video_chunks. The PNG shows the frames side by side (top) and the same frames with the
-matched entity's mask blended in red (bottom); the GIF animates [frame | overlay] pairs. Without --ckpt the
+matched entity's mask blended in red (bottom); the GIF animates [frame | overlay] pairs. Both carry the
+query, every entity's score (the matched one marked) and a colour legend, with frames enlarged to at least
+224 px (integer factor, nearest neighbour). Without --ckpt the
 model keeps its initial weights (masks are then meaningless). A checkpoint is a HENASY or LaViLa
 state_dict file or a `bench train` last.pt.
 """
@@ -77,7 +79,16 @@ def run(args: argparse.Namespace) -> int:
         raise BenchError(f"model {args.model!r} has no `ground` method; use henasy, helpinghands or lavila")
     clip = load_clip(model, args.video, args.start, args.end, args.data_root)
     result = ground_query(model, clip, args.query)
-    path = write_overlay(args.out, result.frames, result.masks, alpha=args.alpha)
+    path = write_overlay(
+        args.out,
+        result.frames,
+        result.masks,
+        alpha=args.alpha,
+        query=args.query,
+        scores=result.scores,
+        entity=result.entity,
+        model=args.model,
+    )
     report = {
         "model": args.model,
         "query": args.query,

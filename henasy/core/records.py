@@ -6,9 +6,10 @@ Two record kinds, each a dataclass with ``to_dict`` / ``from_dict`` and its own 
 - ``BenchmarkResult`` (``kind: "benchmark"``): one benchmark run on one model, as ``bench eval`` and every
   sweep job write it (``benchmarks/record.py`` builds it from what a protocol returns)::
 
-    {"schema_version", "kind", "benchmark", "protocol": {"version", ...}, "split", "metrics": {name: value},
-     "n_items", "partial", "model": {"id", "checkpoint", "checkpoint_sha256"}, "wall_time_s", "data_root",
-     "per_item": {...}, "artifacts": {...}, "env": {...}}
+    {"schema_version", "kind", "date", "git_hash", "henasy_bench_version", "benchmark",
+     "protocol": {"version", ...}, "split", "metrics": {name: value}, "n_items", "partial",
+     "model": {"id", "checkpoint", "checkpoint_sha256"}, "wall_time_s", "data_root", "per_item": {...},
+     "artifacts": {...}, "env": {...}}
 
   and, only when ``bench eval --on-missing skip`` dropped items (``partial`` is then true; metrics and
   ``per_item`` cover the remaining items): ``"skipped_items": N, "skipped_videos": [first 100 paths],
@@ -17,9 +18,14 @@ Two record kinds, each a dataclass with ``to_dict`` / ``from_dict`` and its own 
 - ``RunResult`` (``kind: "run"``): one sweep run, ``<run_dir>/result.json`` (``sweeps/job.py``): run id,
   resolved config, training summary, the run's ``BenchmarkResult`` list and the flat metrics MLflow gets.
 
+Provenance at the top of both kinds (the keys lm-evaluation-harness results carry): ``date`` (when the record
+was made, ISO 8601 UTC, e.g. ``2026-12-04T20:15:03Z``), ``git_hash`` (``henasy.core.buildinfo.git_commit``:
+the checkout's commit, else the one the installed wheel recorded, else ``unknown (why)``) and
+``henasy_bench_version``. Records written before version 3 read them as ``None``.
+
 Versions read (``KNOWN_VERSIONS``): 0 is a record without ``schema_version`` (hand-written, or from another
-tool), 1 is what this repository wrote before records had one owner (the same fields, no ``kind``), 2 is
-the current one. ``load_record`` reads a benchmark record file (one record or a list), a ``result.json``
+tool), 1 is what this repository wrote before records had one owner (the same fields, no ``kind``), 2 added
+``kind``, 3 (the current one) adds ``date``, ``git_hash`` and ``henasy_bench_version``. ``load_record`` reads a benchmark record file (one record or a list), a ``result.json``
 or a run folder, and refuses a record of a version it does not know, naming the file and the versions
 it reads. NaN metric values are written as JSON ``null``.
 
@@ -37,6 +43,7 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +55,9 @@ from henasy.core.errors import BenchError
 # ------------------------------------------------------------------------------------------- versions
 BENCHMARK_KIND = "benchmark"
 RUN_KIND = "run"
-SCHEMA_VERSION = {BENCHMARK_KIND: 2, RUN_KIND: 2}  # what this code writes
-KNOWN_VERSIONS = {BENCHMARK_KIND: (0, 1, 2), RUN_KIND: (0, 1, 2)}  # what it reads
+SCHEMA_VERSION = {BENCHMARK_KIND: 3, RUN_KIND: 3}  # what this code writes
+KNOWN_VERSIONS = {BENCHMARK_KIND: (0, 1, 2, 3), RUN_KIND: (0, 1, 2, 3)}  # what it reads
+PROVENANCE_KEYS = ("date", "git_hash", "henasy_bench_version")  # at the top of every record (version 3)
 RESULT_NAME = "result.json"  # a run folder's RunResult
 EVAL_DIR = "eval"  # a run folder's eval/<benchmark>.json: that benchmark's BenchmarkResult list
 
@@ -67,6 +75,9 @@ TAG_FAILURE = "bench.failure"
 TAG_SYNCED_BY = "bench.synced_by"
 TAG_OPTUNA_STUDY = "bench.optuna_study"
 TAG_OPTUNA_TRIAL = "bench.optuna_trial"
+TAG_ARTIFACT_STORE = (
+    "bench.artifact_store"  # experiment tag: "server" or "sqlite", the store it was created on
+)
 TAG_MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"  # MLflow's own source-commit tag
 PARAM_EVAL_LIMIT = "eval.limit"
 METRIC_TRAIN_LOSS = "train.loss"  # the step metric whose history tells how far a run was logged
@@ -106,6 +117,36 @@ def run_tags(
         TAG_MODEL: str(model),
         TAG_GIT_COMMIT: commit,
         TAG_MLFLOW_GIT_COMMIT: commit,
+    }
+
+
+# ----------------------------------------------------------------------------------------- provenance
+def utc_now() -> str:
+    """The current time as ISO 8601 UTC to the second (``2026-12-04T20:15:03Z``): a record's ``date``."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def current_git_hash() -> str:
+    """The commit the running code comes from (``henasy.core.buildinfo.git_commit``): a record's ``git_hash``."""
+    from henasy.core.buildinfo import git_commit
+
+    return git_commit()
+
+
+def package_version() -> str:
+    """The installed henasy-bench version (``henasy.core.buildinfo.package_version``): a record's
+    ``henasy_bench_version``."""
+    from henasy.core.buildinfo import package_version as version
+
+    return version()
+
+
+def _provenance(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The provenance keys of a read record as written (another tool's ``date`` may be a Unix time); None
+    where the record predates them or holds no plain value there."""
+    return {
+        key: value if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+        for key, value in ((key, data.get(key)) for key in PROVENANCE_KEYS)
     }
 
 
@@ -196,12 +237,19 @@ class BenchmarkResult:
     skipped_items: int = 0
     skipped_videos: list[str] = field(default_factory=list)
     skipped_videos_total: int = 0
+    # provenance (PROVENANCE_KEYS): filled when a record is made, None when a read record predates them
+    date: str | None = field(default_factory=utc_now)
+    git_hash: str | None = field(default_factory=current_git_hash)
+    henasy_bench_version: str | None = field(default_factory=package_version)
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON-ready record, in the current schema version."""
+        """The JSON-ready record, in the current schema version (provenance first, after the version)."""
         out = {
             "schema_version": SCHEMA_VERSION[BENCHMARK_KIND],
             "kind": BENCHMARK_KIND,
+            "date": self.date,
+            "git_hash": self.git_hash,
+            "henasy_bench_version": self.henasy_bench_version,
             "benchmark": self.benchmark,
             "protocol": self.protocol,
             "split": self.split,
@@ -260,6 +308,7 @@ class BenchmarkResult:
             if isinstance(data.get("skipped_videos"), list)
             else [],
             skipped_videos_total=_count(data.get("skipped_videos_total")),
+            **_provenance(data),
         )
 
 
@@ -316,6 +365,11 @@ class RunResult:
     mlflow_run_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION[RUN_KIND]
+    # provenance (PROVENANCE_KEYS); ``create`` takes git_hash from git_commit (the commit the sweep was
+    # submitted from) when given
+    date: str | None = field(default_factory=utc_now)
+    git_hash: str | None = field(default_factory=current_git_hash)
+    henasy_bench_version: str | None = field(default_factory=package_version)
 
     @classmethod
     def create(
@@ -324,6 +378,8 @@ class RunResult:
         """A complete result: the summary cut to ``TRAIN_KEYS`` and the flat metrics derived from both."""
         train = None if train_summary is None else {k: train_summary.get(k) for k in TRAIN_KEYS}
         metrics = {**flat_metrics(records), **train_metrics(train)}
+        if info.get("git_commit") and "git_hash" not in info:
+            info["git_hash"] = str(info["git_commit"])
         return cls(complete=True, train=train, records=list(records), metrics=metrics, **info)
 
     def to_dict(self) -> dict[str, Any]:
@@ -331,6 +387,9 @@ class RunResult:
             {
                 "schema_version": SCHEMA_VERSION[RUN_KIND],
                 "kind": RUN_KIND,
+                "date": self.date,
+                "git_hash": self.git_hash,
+                "henasy_bench_version": self.henasy_bench_version,
                 "complete": self.complete,
                 "run_id": self.run_id,
                 "sweep": self.sweep,
@@ -370,6 +429,7 @@ class RunResult:
             metrics=dict(data.get("metrics") or {}),
             extra={k: v for k, v in data.items() if k not in own},
             schema_version=version,
+            **_provenance(data),
         )
 
 
