@@ -53,6 +53,7 @@ from henasy.core.distributed import gather_optional, gather_with_grad
 from henasy.core.egonce import egonce_positive_mask
 from henasy.core.errors import BenchError, CheckpointError
 from henasy.core.overrides import check_options
+from henasy.data.caption_nouns import CAPTION_EXCLUDED_WORDS
 from henasy.data.taxonomy import noun_text
 
 # LaViLa TSF-L (``CLIP_OPENAI_TIMESFORMER_LARGE``, LaViLa @ 8002b5a : lavila/models/models.py): ViT-L/14 video tower, 768-wide text tower.
@@ -70,20 +71,7 @@ TSF_LARGE_CONFIG = replace(
 # "hand/person and background nouns like floor, ground"), matched here by name: the official caption-word
 # exclusions (``extract_noun``, henasy/data/caption_nouns.py CAPTION_EXCLUDED_WORDS) plus "floor". Without
 # caption noun lists in the batch, the noun targets are the tagged nouns minus these classes.
-EXCLUDED_NOUNS = (
-    "hand",
-    "leg",
-    "left hand",
-    "right hand",
-    "man",
-    "woman",
-    "person",
-    "lady",
-    "they",
-    "ground",
-    "floor",
-    "camera",
-)
+EXCLUDED_NOUNS = (*CAPTION_EXCLUDED_WORDS, "floor")
 
 
 @dataclass(frozen=True)
