@@ -77,6 +77,17 @@ EGOVLP_VISUAL_OVERRIDES: dict[str, Any] = {
 # Attention
 
 
+def divided_groups(z: torch.Tensor, frames: int, patches: int, axis: str) -> torch.Tensor:
+    """(B, h, T·N, d) → (B, h·G, S, d): the groups divided space-time attention attends within — one per frame
+    (``axis="space"``: G = T, S = N) or one per patch position (``axis="time"``: G = N, S = T)."""
+    b, h = z.shape[:2]
+    z = z.reshape(b, h, frames, patches, -1)  # (B, h, T, N, d)
+    if axis == "time":
+        z = z.transpose(2, 3)  # (B, h, N, T, d)
+    groups, size = (patches, frames) if axis == "time" else (frames, patches)
+    return z.reshape(b, h * groups, size, -1)
+
+
 def attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, impl: str = "auto", causal: bool = False
 ) -> torch.Tensor:
@@ -135,11 +146,8 @@ class DividedAttention(nn.Module):
         cls_out = attention(q[:, :, :1], k, v, impl=self.impl)  # (B, h, 1, d): CLS sees every token
         groups, size = (n, t) if axis == "time" else (t, n)
 
-        def grouped(z: torch.Tensor) -> torch.Tensor:  # (B, h, T·N, d) → (B, h·G, S, d)
-            z = z.reshape(b, h, t, n, -1)  # (B, h, T, N, d)
-            if axis == "time":
-                z = z.transpose(2, 3)  # (B, h, N, T, d)
-            return z.reshape(b, h * groups, size, -1)
+        def grouped(z: torch.Tensor) -> torch.Tensor:
+            return divided_groups(z, t, n, axis)
 
         cls_k, cls_v = (z[:, :, :1].repeat_interleave(groups, dim=1) for z in (k, v))  # (B, h·G, 1, d)
         keys = torch.cat([cls_k, grouped(k[:, :, 1:])], dim=2)  # (B, h·G, 1+S, d)

@@ -262,7 +262,7 @@ def build_run(
         # --set model.* options configure the rows, as base/row overrides do (a HENASY loss weight means nothing
         # to the LaViLa stage); trainer.* / data.* keys from --set apply to the stages too
         overrides = {k: v for k, v in overrides.items() if not k.startswith("model.")}
-    if stage is not None:  # a stage: the scale's eval settings, the stage, the scale's part of the stage
+        # a stage: the scale's eval settings, the stage, the scale's part of the stage
         parts = [spec.stages[stage].run] + ([sc.stages[stage].run] if stage in sc.stages else [])
         scale_eval = {
             k: v for k, v in sc.run.eval.items() if k != "options"

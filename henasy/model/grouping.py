@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from timm.layers import Mlp, trunc_normal_
 from torch import nn
 
-from baselines.lavila import DividedAttention, SpaceTimeBlock, attention
+from baselines.lavila import DividedAttention, SpaceTimeBlock, attention, divided_groups
 
 TAG_BLOCKS = ("groupvit", "plain")  # TAG merge as GroupViT's GroupingBlock builds it | Eq. 4 alone
 MERGE_INITS = ("identity", "groupvit")  # fresh groupvit block = Eq. 4 | GroupViT's trunc-normal(0.02) init
@@ -191,11 +191,8 @@ class GroupDividedAttention(DividedAttention):
         q, k, v = self.qkv(x).view(b, length, 3, h, dim // h).permute(2, 0, 3, 1, 4)  # each (B, h, L, d)
         groups, size = (n, t) if axis == "time" else (t, n)
 
-        def grouped(z: torch.Tensor) -> torch.Tensor:  # (B, h, T·N, d) → (B, h·G, S, d)
-            z = z.reshape(b, h, t, n, -1)  # (B, h, T, N, d)
-            if axis == "time":
-                z = z.transpose(2, 3)  # (B, h, N, T, d)
-            return z.reshape(b, h * groups, size, -1)
+        def grouped(z: torch.Tensor) -> torch.Tensor:
+            return divided_groups(z, t, n, axis)
 
         keys, values = grouped(k[:, :, c:]), grouped(v[:, :, c:])  # (B, h·G, S, d)
         if c:
