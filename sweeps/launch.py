@@ -365,10 +365,12 @@ def ensure_synthetic(root: Path, source: DataSource, *, progress: bool = True) -
     from henasy.synth.generate import MANIFEST, generate
 
     if (root / MANIFEST).is_file():
+        _refuse_stale(root, source)
         return False
     root.parent.mkdir(parents=True, exist_ok=True)
     with manifest.file_lock(root.parent / f".{root.name}.lock"):
         if (root / MANIFEST).is_file():  # another sweep generated it while we waited
+            _refuse_stale(root, source)
             return False
         if root.exists() and any(root.iterdir()):
             raise BenchError(
@@ -385,6 +387,20 @@ def ensure_synthetic(root: Path, source: DataSource, *, progress: bool = True) -
             root.rmdir()
         os.replace(partial, root)
     return True
+
+
+def _refuse_stale(root: Path, source: DataSource) -> None:
+    """Stop when ``root`` holds a synthetic set another generator version (or size / seed) wrote: its numbers
+    would not be those of this version's set, and silently mixing them is worse than regenerating."""
+    from henasy.synth.generate import stale_dataset
+
+    why = stale_dataset(root, source.synth, source.seed)
+    if why is not None:
+        raise BenchError(
+            f"{root} holds a synthetic dataset that is not this version's '{source.synth}' set (seed {source.seed}): "
+            f"{why}. Regenerate it with `bench data synth --size {source.synth} --seed {source.seed} --out {root} "
+            "--force` (or delete the folder and rerun; the sweep regenerates it), or pass --data DIR"
+        )
 
 
 # ----------------------------------------------------------------------------------------------- submit

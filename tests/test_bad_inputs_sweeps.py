@@ -240,3 +240,25 @@ def test_spec_that_is_a_folder_is_refused(tmp_path: Path, synth_tiny: Path) -> N
     (tmp_path / "spec.yaml").mkdir()
     result = sweep(tmp_path, synth_tiny, "--dry-run")
     expect_clear_error(result, mentions=["spec.yaml", "is a folder"])
+
+
+def test_synthetic_set_of_another_generator_version_is_refused_with_the_fix(tmp_path: Path) -> None:
+    import json
+
+    from henasy.core.errors import BenchError
+    from henasy.synth.generate import GENERATOR, GENERATOR_VERSION, MANIFEST
+    from sweeps.launch import ensure_synthetic
+    from sweeps.spec import DataSource
+
+    root = tmp_path / "data" / "synth-tiny-seed0"
+    root.mkdir(parents=True)
+    manifest = {"generator": GENERATOR, "generator_version": GENERATOR_VERSION, "size": "tiny", "seed": 0}
+    (root / MANIFEST).write_text(json.dumps(manifest))
+    assert ensure_synthetic(root, DataSource("tiny", 0), progress=False) is False  # current: reused as is
+    (root / MANIFEST).write_text(json.dumps({**manifest, "generator_version": GENERATOR_VERSION - 1}))
+    with pytest.raises(BenchError) as err:
+        ensure_synthetic(root, DataSource("tiny", 0), progress=False)
+    text = str(err.value)
+    assert str(root / MANIFEST) in text and f"generator_version {GENERATOR_VERSION - 1}" in text
+    assert f"bench data synth --size tiny --seed 0 --out {root} --force" in text
+    assert not (root / "ego4d").exists()  # nothing generated over it

@@ -577,3 +577,20 @@ def test_generator_does_not_import_torch() -> None:
     code = "import sys\nimport henasy.synth.generate\nprint('torch' in sys.modules)\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+@pytest.mark.parametrize("size", sorted(SIZES))
+def test_every_size_asks_all_its_egomcq_items(size: str) -> None:
+    """EgoMCQ asks each evaluation clip at most once: a size must have enough clips for its ``mcq_items``
+    (before generator version 2, 'medium' silently produced 1,600 of its 2,000)."""
+    from collections import Counter
+
+    from henasy.synth import ego4d
+    from henasy.synth.generate import _STREAMS, stream
+
+    spec = SIZES[size]
+    plan = plan_dataset(0, spec)
+    clips = [c for s in plan.ego_eval for c in ego4d.narration_clips(s, plan.world)]
+    items = ego4d.build_egomcq(clips, spec.mcq_items, stream(0, _STREAMS["egomcq"]))
+    types = Counter(item["types"] for item in items.values())
+    assert len(items) == spec.mcq_items and types[1] == types[2] == spec.mcq_items // 2

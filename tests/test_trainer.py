@@ -626,3 +626,41 @@ def test_helpinghands_trains_with_the_synthetic_rephrase_file(synth_tiny: Path, 
     )
     with pytest.raises(BenchError, match="lavila_tiny does not use rephrased captions"):
         train_run(config, tmp_path / "lavila")
+
+
+def test_lr_schedules_hand_computed() -> None:
+    from henasy.training.config import lr_at
+
+    cosine = TrainerConfig(lr=1.0, lr_schedule="cosine", warmup_steps=2)
+    # warm-up 1/2, 2/2; then ½(1 + cos(π·k/4)) for k = 0..3 of the 4 remaining steps of 6
+    expected = [0.5, 1.0, 1.0, 0.5 * (1 + 2**-0.5), 0.5, 0.5 * (1 - 2**-0.5)]
+    assert [lr_at(cosine, s, 6) for s in range(6)] == pytest.approx(expected)
+    fixed = TrainerConfig(lr=0.3, warmup_steps=2)
+    assert [lr_at(fixed, s, 6) for s in range(4)] == pytest.approx([0.15, 0.3, 0.3, 0.3])
+    assert lr_at(TrainerConfig(lr=0.3), 0, 6) == 0.3  # the paper's fixed lr, no warm-up: unchanged
+    with pytest.raises(BenchError, match="trainer.lr_schedule must be one of fixed, cosine"):
+        TrainerConfig(lr_schedule="step").validate()
+
+
+def test_cosine_schedule_is_logged_and_resumes_exactly(tmp_path: Path) -> None:
+    from henasy.training.config import lr_at
+
+    settings = dict(epochs=2, lr_schedule="cosine", warmup_steps=1)
+    model_a, trainer_a = linear_trainer(tmp_path / "a", regression_set(), **settings)
+    trainer_a.callbacks.append(JsonlMetrics(tmp_path / "a"))
+    trainer_a.fit()
+    logged = [r["lr"] for r in read_metrics(tmp_path / "a" / "metrics.jsonl") if "event" not in r]
+    assert logged == pytest.approx([lr_at(trainer_a.config, s, 8) for s in range(8)]) and logged[-1] < 0.01
+    _, first = linear_trainer(tmp_path / "b", regression_set(), stop_after_steps=3, **settings)
+    first.fit()
+    model_b, second = linear_trainer(tmp_path / "b", regression_set(), init_seed=7, **settings)
+    assert second.fit()["resumed_from_step"] == 3
+    assert_same_tensors(state_of(model_a), state_of(model_b))
+
+
+def test_cosine_run_refuses_to_resume_with_another_length(tmp_path: Path) -> None:
+    _, first = linear_trainer(tmp_path, regression_set(), lr_schedule="cosine", stop_after_steps=2)
+    first.fit()
+    _, longer = linear_trainer(tmp_path, regression_set(), lr_schedule="cosine", epochs=4)
+    with pytest.raises(BenchError, match=r"trainer\.epochs: 3 in the checkpoint, 4 now"):
+        longer.fit()  # the cosine of the remaining steps would no longer continue the saved one

@@ -34,7 +34,8 @@ from henasy.synth.scene import Geometry, ScriptParams, VideoScript, random_uid, 
 from henasy.synth.sizes import SIZES, VIDEO_SIZES, SizeSpec, with_video_size
 from henasy.synth.world import HAND_IDS, NOUNS, VERBS, World, build_world
 
-GENERATOR_VERSION = 1
+# 2: more evaluation videos, so that every EgoMCQ item is asked (small 20 × 45: 800 items; medium 50 × 45: 2,000)
+GENERATOR_VERSION = 2
 LAYOUTS = ("lavila", "egovlp")
 OUTPUT_PARTS = ("ego4d", "ek100", "egtea", "grounding")
 MANIFEST = "synth_manifest.json"
@@ -151,6 +152,25 @@ def generator_marker(out: Path) -> Path | None:
         if isinstance(data, dict) and data.get("generator") == GENERATOR:
             return path
     return None
+
+
+def stale_dataset(root: Path, size: str, seed: int) -> str | None:
+    """Why the complete synthetic dataset at ``root`` is not the one this generator writes for ``size`` /
+    ``seed`` (another generator version, size or seed, or an unreadable manifest); None when it is."""
+    path = root / MANIFEST
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return f"{path} cannot be read ({err})"
+    if not isinstance(found, dict):
+        return f"{path} is not a JSON object"
+    wanted = {"generator_version": GENERATOR_VERSION, "size": size, "seed": seed}
+    differ = [
+        f"{key} {found.get(key)!r} (wanted {value!r})"
+        for key, value in wanted.items()
+        if found.get(key) != value
+    ]
+    return f"{path} records " + ", ".join(differ) if differ else None
 
 
 def prepare_out(out: Path, force: bool) -> None:

@@ -1,7 +1,10 @@
 """Dataset sizes of the synthetic generator: ``tiny`` (tests), ``small`` (default), ``medium``.
 
 ``tiny`` is a handful of short videos that generate in a few seconds; ``small`` has 2,200 EgoClip
-training clips so a tiny model learns in minutes; ``medium`` is about five times larger. Frames are
+training clips so a tiny model learns in minutes; ``medium`` is about five times larger. EgoMCQ asks each
+evaluation clip at most once, so ``mcq_items`` needs as many evaluation clips: ``small`` has 20 × 45 clips for
+800 items (400 inter-, 400 intra-video: a 95 % CI of about ±4.5 points at 30 % accuracy, where 200 gave ±6.5),
+``medium`` 50 × 45 for 2,000 (1,000 per type). Frames are
 128×96 at 15 fps; Ego4D videos are stored in 30-s chunks so clips cross chunk boundaries. ``video_size="real"``
 (``bench data synth --video-size real``, for loader benchmarks, not the default) renders the same dataset at
 EPIC-KITCHENS-100 ``video_ht256px`` geometry, 456×256 at 30 fps, with Ego4D chunk lengths: 300-s chunks
@@ -74,20 +77,20 @@ SIZES: dict[str, SizeSpec] = {
     "small": SizeSpec(
         "small",
         ego_train=(200, 11),
-        ego_eval=(16, 30),
+        ego_eval=(20, 45),
         ek_train=(16, 30),
         ek_val=(6, 30),
         egtea_train=(10, 20),
         egtea_eval=(6, 20),
         held_out_pairs=8,
-        mcq_items=400,
+        mcq_items=800,
         grounding_clips=150,
         nlq_queries_per_clip=8,
     ),
     "medium": SizeSpec(
         "medium",
         ego_train=(1000, 11),
-        ego_eval=(40, 40),
+        ego_eval=(50, 45),
         ek_train=(40, 40),
         ek_val=(12, 40),
         egtea_train=(24, 25),

@@ -19,6 +19,7 @@ HelpingHands its LaViLa-rephrased caption positives (``henasy.data.rephrased``) 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,7 @@ from henasy.core.errors import BenchError
 from henasy.core.overrides import apply, parse
 
 PRECISIONS = ("fp32", "fp16", "bf16")
+LR_SCHEDULES = ("fixed", "cosine")
 NOUN_LISTS = ("tags", "helpinghands")  # data.noun_list values
 
 
@@ -36,6 +38,8 @@ class TrainerConfig:
     epochs: int = 5  # HENASY §4: 5 epochs
     batch_size: int = 128  # clips per optimizer step, all processes and accumulation steps together (§4)
     lr: float = 3e-5  # fixed learning rate, no schedule (§4; LaViLa --fix-lr)
+    lr_schedule: str = "fixed"  # fixed (§4) | cosine: decay to 0 over the run (short smoke runs), see lr_at
+    warmup_steps: int = 0  # linear warm-up from 0 over this many optimizer steps, either schedule
     weight_decay: float = 0.01  # LaViLa --wd; 1-D parameters (biases, norms, temperature) get none
     betas: tuple[float, float] = (0.9, 0.999)  # LaViLa --betas
     eps: float = 1e-8  # LaViLa --eps
@@ -68,6 +72,12 @@ class TrainerConfig:
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise BenchError(f"trainer.{key} must be > 0 or null, got {value}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise BenchError(
+                f"trainer.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}"
+            )
+        if self.warmup_steps < 0:
+            raise BenchError(f"trainer.warmup_steps must be >= 0, got {self.warmup_steps}")
         if self.precision not in PRECISIONS:
             raise BenchError(
                 f"trainer.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
@@ -235,3 +245,16 @@ def to_plain(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [to_plain(v) for v in obj]
     return obj
+
+
+def lr_at(config: TrainerConfig, step: int, total_steps: int) -> float:
+    """Learning rate of optimizer step ``step`` (0-based) of ``total_steps``: ``trainer.lr`` (``fixed``, the
+    paper's §4 setting) or ``lr · ½(1 + cos(π·p))`` with p the fraction of the post-warm-up steps done
+    (``cosine``); both ramp linearly from ``lr/warmup_steps`` to ``lr`` over the first ``warmup_steps``."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    if config.lr_schedule == "fixed":
+        return config.lr
+    span = max(1, total_steps - config.warmup_steps)
+    done = min(1.0, (step - config.warmup_steps) / span)
+    return config.lr * 0.5 * (1.0 + math.cos(math.pi * done))

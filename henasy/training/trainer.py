@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from henasy.core.atomic import WriteFailed, atomic_torch_save, atomic_write_json
 from henasy.core.errors import BenchError, CheckpointError
 from henasy.training.callbacks import Callback
-from henasy.training.config import TrainerConfig, to_plain
+from henasy.training.config import TrainerConfig, lr_at, to_plain
 
 CHECKPOINT_NAME = "last.pt"
 SUMMARY_NAME = "summary.json"
@@ -59,6 +59,8 @@ TRAJECTORY_KEYS = (
     "clip_grad_norm",
     "freeze",
     "seed",
+    "lr_schedule",
+    "warmup_steps",
 )
 
 
@@ -541,6 +543,8 @@ class Trainer:
         """One optimizer step over ``grad_accum_steps`` micro-batches; returns the mean loss terms."""
         cfg, device = self.config, self.dist.device
         accum = cfg.grad_accum_steps
+        for group in optimizer.param_groups:  # a function of the step alone: resumes exactly
+            group["lr"] = lr_at(cfg, progress.step, self.total_steps)
         self.model.train()
         for module in frozen_modules:
             module.eval()  # frozen modules keep their eval behaviour (dropout off, norm statistics fixed)
@@ -715,10 +719,14 @@ class Trainer:
         """Refuse to continue a run whose trajectory settings differ from the current ones."""
         saved = ckpt.get("trainer_config", {})
         now = to_plain(dataclasses.asdict(self.config))
+        defaults = to_plain(
+            dataclasses.asdict(TrainerConfig())
+        )  # keys added later: older checkpoints had the default
+        keys = TRAJECTORY_KEYS + (("epochs", "max_steps") if now["lr_schedule"] != "fixed" else ())
         diffs = [
-            f"trainer.{k}: {saved.get(k)!r} in the checkpoint, {now[k]!r} now"
-            for k in TRAJECTORY_KEYS
-            if saved.get(k) != now[k]
+            f"trainer.{k}: {saved.get(k, defaults[k])!r} in the checkpoint, {now[k]!r} now"
+            for k in keys
+            if saved.get(k, defaults[k]) != now[k]
         ]
         saved_info = ckpt.get("run_info", {})
         diffs += [
