@@ -68,19 +68,22 @@ def make_executor(
     waves: int = 1,
     after: list[str] | None = None,
     extra_timeout_min: int = 0,
+    local_python: str | None = None,
 ) -> Any:
     """A configured submitit executor writing its files under ``folder``.
 
     ``waves``: how many rounds of ``max_parallel`` local jobs the submission holds; a local job's clock runs
     while it waits for a slot, so its time limit is stretched by that factor. ``after``: SLURM job ids that
     must succeed before these jobs start (``afterok``); ``extra_timeout_min``: added to a local job's limit.
+    ``local_python``: the command local jobs start with instead of this interpreter (``sweeps.forkserver``).
     """
     import submitit
 
     if kind not in EXECUTORS:
         raise BenchError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
+    extra: dict[str, Any] = {"local_python": local_python} if kind == "local" and local_python else {}
     ex = submitit.AutoExecutor(
-        folder=str(folder), cluster=kind, slurm_max_num_timeout=resources.max_num_timeout
+        folder=str(folder), cluster=kind, slurm_max_num_timeout=resources.max_num_timeout, **extra
     )
     params: dict[str, Any] = {
         "name": name,

@@ -515,6 +515,11 @@ def submit_runs(
         atomic_write_json(run_dir / records.RUN_NAME, run.to_dict())
     waves = -(-len(runs) // plan.max_parallel)
     folder = plan.sweep_dir / "submitit" / "%j"
+    local_python = None
+    if plan.executor == "local":
+        from sweeps import forkserver
+
+        local_python = forkserver.local_python()  # pre-warmed interpreter for the jobs; None: plain submitit
     ex = executors.make_executor(
         plan.executor,
         folder,
@@ -524,6 +529,7 @@ def submit_runs(
         waves=waves,
         after=after,
         extra_timeout_min=extra_timeout_min,
+        local_python=local_python,
     )
     jobs = [SweepJob(run.to_dict(), ctx) for run, ctx in zip(runs, contexts)]
     with _detached_children() if plan.executor == "local" else contextlib.nullcontext():

@@ -7,6 +7,7 @@ tests: copy a file before modifying it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,27 @@ def synth_tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def synth_tiny_egovlp(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Root of the tiny synthetic dataset (seed 0) with EgoVLP-layout video chunks."""
     return _tiny(tmp_path_factory, "synth_tiny_egovlp", "egovlp")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_fork_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Local sweep jobs of the tests use fork servers (``sweeps.forkserver``) of their own, never the user's;
+    they are stopped when the session ends."""
+    import os
+
+    from sweeps import forkserver
+
+    folder = tmp_path_factory.mktemp("forkserver")
+    saved = {name: os.environ.get(name) for name in (forkserver.ENV_DIR, forkserver.ENV_IDLE)}
+    os.environ[forkserver.ENV_DIR] = str(folder)
+    os.environ[forkserver.ENV_IDLE] = "120"
+    yield
+    forkserver.stop_servers(folder)
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
