@@ -29,6 +29,7 @@ Inference is one parallel pass (``autoregressive = False``), see ``HelpingHands.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -380,13 +381,11 @@ class HelpingHands(nn.Module):
     @torch.no_grad()
     def patch_tokens(self, video: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) → final-``norm``-ed patch tokens (B, T, N, D) of the frozen video tower
-        (HH ``return_feature_map=True``). Runs the blocks directly: ``forward_features(return_all_tokens=True)``
-        would keep every block's tokens alive at once."""
+        (HH ``return_feature_map=True``). Walks ``layer_tokens`` keeping only the last block's tokens:
+        ``forward_features(return_all_tokens=True)`` would keep every block's tokens alive at once."""
         visual = self.backbone.visual
         b, t = video.shape[0], video.shape[2]
-        x = visual.ln_pre(visual.embed_patches(video))  # (B, 1+T·N, D)
-        for block in visual.blocks:
-            x = block(x, t)
+        x = deque(visual.layer_tokens(video), maxlen=1)[0]  # last block's output, (B, 1+T·N, D)
         tokens = visual.norm(x[:, 1:])  # (B, T·N, D)
         return tokens.reshape(b, t, -1, tokens.shape[-1])
 

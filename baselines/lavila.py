@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 import os
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -133,30 +133,37 @@ class DividedAttention(nn.Module):
         self.proj.weight.fill_(1.0)
         self.proj.bias.zero_()
 
-    def forward(self, x: torch.Tensor, axis: str, num_frames: int) -> torch.Tensor:
-        """(B, 1+T·N, D) → (B, 1+T·N, D), attending along ``axis`` ("time" or "space")."""
+    def forward(self, x: torch.Tensor, axis: str, num_frames: int, num_global: int = 1) -> torch.Tensor:
+        """(B, C+T·N, D) → (B, C+T·N, D), attending along ``axis`` ("time" or "space").
+
+        C = ``num_global`` leading tokens that attend to every token and whose keys/values join every group:
+        LaViLa's one CLS token by default; HENASY's ``GroupDividedAttention`` passes its group tokens (or 0).
+        """
         b, length, dim = x.shape
-        h, t = self.num_heads, num_frames
-        n = (length - 1) // t
-        if n * t != length - 1 or axis not in ("time", "space"):
+        h, t, c = self.num_heads, num_frames, num_global
+        n = (length - c) // t
+        if n * t != length - c or n < 1 or axis not in ("time", "space"):
             raise ValueError(
-                f"need axis 'time' or 'space' and T·N patch tokens; got {axis!r}, {length - 1}, T={t}"
+                f"need axis 'time' or 'space' and T·N frame tokens after {c} global token(s); "
+                f"got {axis!r}, {length - c}, T={t}"
             )
-        q, k, v = self.qkv(x).view(b, length, 3, h, dim // h).permute(2, 0, 3, 1, 4)  # each (B, h, 1+T·N, d)
-        cls_out = attention(q[:, :, :1], k, v, impl=self.impl)  # (B, h, 1, d): CLS sees every token
+        q, k, v = self.qkv(x).view(b, length, 3, h, dim // h).permute(2, 0, 3, 1, 4)  # each (B, h, C+T·N, d)
         groups, size = (n, t) if axis == "time" else (t, n)
-
-        def grouped(z: torch.Tensor) -> torch.Tensor:
-            return divided_groups(z, t, n, axis)
-
-        cls_k, cls_v = (z[:, :, :1].repeat_interleave(groups, dim=1) for z in (k, v))  # (B, h·G, 1, d)
-        keys = torch.cat([cls_k, grouped(k[:, :, 1:])], dim=2)  # (B, h·G, 1+S, d)
-        values = torch.cat([cls_v, grouped(v[:, :, 1:])], dim=2)  # (B, h·G, 1+S, d)
-        out = attention(grouped(q[:, :, 1:]), keys, values, impl=self.impl)  # (B, h·G, S, d)
+        keys, values = divided_groups(k[:, :, c:], t, n, axis), divided_groups(v[:, :, c:], t, n, axis)
+        if c:  # the global keys/values join every group: (B, h·G, C+S, d)
+            shared_k, shared_v = (
+                z[:, :, :c].repeat_interleave(groups, dim=1) for z in (k, v)
+            )  # (B, h·G, C, d)
+            keys, values = torch.cat([shared_k, keys], dim=2), torch.cat([shared_v, values], dim=2)
+        out = attention(
+            divided_groups(q[:, :, c:], t, n, axis), keys, values, impl=self.impl
+        )  # (B, h·G, S, d)
         out = out.reshape(b, h, groups, size, -1)
         if axis == "time":
             out = out.transpose(2, 3)  # (B, h, T, N, d)
-        out = torch.cat([cls_out, out.reshape(b, h, t * n, -1)], dim=2)  # (B, h, 1+T·N, d)
+        out = out.reshape(b, h, t * n, -1)  # (B, h, T·N, d)
+        if c:  # the global queries see every token: (B, h, C+T·N, d)
+            out = torch.cat([attention(q[:, :, :c], k, v, impl=self.impl), out], dim=2)
         return self.proj(out.transpose(1, 2).reshape(b, length, dim))
 
 
@@ -275,16 +282,25 @@ class SpaceTimeTransformer(nn.Module):
         cls = (self.cls_token + self.pos_embed[:, :1]).expand(b, -1, -1)  # (B, 1, D)
         return torch.cat([cls, patches + spatial + temporal], dim=1)  # (B, 1+T·N, D)
 
+    def layer_tokens(self, video: torch.Tensor) -> Iterator[torch.Tensor]:
+        """(B, C, T, H, W) → yields z^0 = ``ln_pre(embed_patches(video))``, then each block's output, all
+        (B, 1+T·N, D) before the final ``norm`` (``depth + 1`` tensors; a caller keeps only what it needs)."""
+        num_frames = video.shape[2]
+        x = self.ln_pre(self.embed_patches(video))  # (B, 1+T·N, D)
+        yield x
+        for block in self.blocks:
+            x = block(x, num_frames)
+            yield x
+
     def forward_features(
         self, video: torch.Tensor, return_all_tokens: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """CLS feature ``norm(x)[:, 0]`` (B, D); with ``return_all_tokens`` also the output of every block
         (list of ``depth`` tensors (B, 1+T·N, D), before the final ``norm``; block i's entry is index i)."""
-        num_frames = video.shape[2]
-        x = self.ln_pre(self.embed_patches(video))  # (B, 1+T·N, D)
+        layers = self.layer_tokens(video)
+        x = next(layers)  # z^0, (B, 1+T·N, D)
         per_block = []
-        for block in self.blocks:
-            x = block(x, num_frames)
+        for x in layers:
             if return_all_tokens:
                 per_block.append(x)
         cls = self.norm(x[:, 0])  # (B, D); LayerNorm is per token, so norm(x)[:, 0] == norm(x[:, 0])

@@ -188,19 +188,24 @@ def ek100_marginal_indexes(action_parts: np.ndarray) -> list[np.ndarray]:
     return [g if g.size else np.zeros(1, dtype=np.int64) for g in groups]
 
 
+def _membership(indexes: list[np.ndarray], n_classes: int) -> np.ndarray:
+    """(C, V) float64 0/1 matrix: column v marks the action classes in ``indexes[v]`` (each checked in 0..C-1)."""
+    for v, group in enumerate(indexes):
+        if group.size and (group.min() < 0 or group.max() >= n_classes):
+            raise BenchError(f"indexes[{v}] names an action class outside 0..{n_classes - 1}")
+    member = np.zeros((n_classes, len(indexes)), dtype=np.float64)  # (C, V) one column per verb/noun
+    for v, group in enumerate(indexes):
+        member[group, v] = 1.0
+    return member
+
+
 def ek100_marginalize(probs: np.ndarray, indexes: list[np.ndarray]) -> np.ndarray:
     """(N, C) action probabilities → (N, len(indexes)): column v = sum of ``probs`` over ``indexes[v]``.
 
     LaViLa ``evaluation_ek100cls.marginalize`` (verb / noun scores as sums of action probabilities).
     """
     p = float_matrix("probs", probs)
-    for v, group in enumerate(indexes):
-        if group.size and (group.min() < 0 or group.max() >= p.shape[1]):
-            raise BenchError(f"indexes[{v}] names an action class outside 0..{p.shape[1] - 1}")
-    member = np.zeros((p.shape[1], len(indexes)), dtype=np.float64)  # (C, V) one column per verb/noun
-    for v, group in enumerate(indexes):
-        member[group, v] = 1.0
-    return p.astype(np.float64, copy=False) @ member  # (N, V)
+    return p.astype(np.float64, copy=False) @ _membership(indexes, p.shape[1])  # (N, V)
 
 
 def ek100_cls_marginals(
@@ -223,13 +228,15 @@ def ek100_cls_marginals(
             f"action_verbs {verbs.shape} and action_nouns {nouns.shape} must both have shape "
             f"({scores.shape[1]},): one verb and one noun class per action class (column of logits)"
         )
-    verb_groups, noun_groups = ek100_marginal_indexes(verbs), ek100_marginal_indexes(nouns)
-    verb_out = np.empty((scores.shape[0], len(verb_groups)), dtype=np.float64)
-    noun_out = np.empty((scores.shape[0], len(noun_groups)), dtype=np.float64)
+    verb_member = _membership(ek100_marginal_indexes(verbs), scores.shape[1])  # (C, V)
+    noun_member = _membership(ek100_marginal_indexes(nouns), scores.shape[1])  # (C, M)
+    verb_out = np.empty((scores.shape[0], verb_member.shape[1]), dtype=np.float64)
+    noun_out = np.empty((scores.shape[0], noun_member.shape[1]), dtype=np.float64)
     for start in range(0, scores.shape[0], _MARGINAL_BLOCK_ROWS):
         block = scores[start : start + _MARGINAL_BLOCK_ROWS].astype(np.float64) / temperature  # (b, C)
         block = np.exp(block - block.max(axis=1, keepdims=True))
         block /= block.sum(axis=1, keepdims=True)  # (b, C) softmax over action classes
-        verb_out[start : start + len(block)] = ek100_marginalize(block, verb_groups)
-        noun_out[start : start + len(block)] = ek100_marginalize(block, noun_groups)
+        block = float_matrix("probs", block)  # the finiteness check ek100_marginalize makes, once per block
+        verb_out[start : start + len(block)] = block @ verb_member  # (b, V)
+        noun_out[start : start + len(block)] = block @ noun_member  # (b, M)
     return verb_out, noun_out

@@ -101,6 +101,25 @@ def class_embeddings(
     return (means / np.linalg.norm(means, axis=1, keepdims=True).clip(min=1e-12)).astype(np.float32)
 
 
+def _topk_outcomes(scores: np.ndarray, target: np.ndarray, prefix: str) -> tuple[dict, dict]:
+    """Top-1 / top-5 accuracy of (N, K) ``scores`` against ``target`` (N,), and the per-item outcomes.
+
+    Metrics ``{prefix}top1`` / ``{prefix}top5`` (top-K when K < 5); per item ``{prefix}target``,
+    ``{prefix}predicted``, ``correct_{prefix}top1``, ``correct_{prefix}top5``. Equal scores rank by lower index.
+    """
+    ks = (1, min(5, scores.shape[1]))
+    accuracy = topk_accuracy(scores, target, ks=ks)
+    order = np.argsort(-scores, axis=1, kind="stable")[:, :5]  # (N, ≤5) equal scores → lower class first
+    metrics = {f"{prefix}top1": accuracy["top1"], f"{prefix}top5": accuracy[f"top{ks[1]}"]}
+    outcomes = {
+        f"{prefix}target": target.tolist(),
+        f"{prefix}predicted": order[:, 0].tolist(),
+        f"correct_{prefix}top1": (order[:, 0] == target).astype(int).tolist(),
+        f"correct_{prefix}top5": (order == target[:, None]).any(axis=1).astype(int).tolist(),
+    }
+    return metrics, outcomes
+
+
 def run(ctx: EvalContext) -> BenchResult:
     """Action top-1 / top-5 (percent) on the EPIC-KITCHENS-100 validation csv."""
     layout = ctx.layout
@@ -128,33 +147,16 @@ def run(ctx: EvalContext) -> BenchResult:
     )  # --on-missing skip: unread clips leave the metrics
     target = np.array([index[f"{v}:{n}"] for v, n in zip(kept["verb_class"], kept["noun_class"])])
     logits = videos @ weights.T  # (N, C) float32 cosine
-    ks = (1, 5) if len(classes.keys) >= 5 else (1, len(classes.keys))
-    accuracy = topk_accuracy(logits, target, ks=ks)
-    order = np.argsort(-logits, axis=1, kind="stable")[:, :5]  # (N, ≤5) equal scores → lower class first
-    per_item = {
-        "narration_id": kept["narration_id"].tolist(),
-        "target": target.tolist(),
-        "predicted": order[:, 0].tolist(),
-        "correct_top1": (order[:, 0] == target).astype(int).tolist(),
-        "correct_top5": (order == target[:, None]).any(axis=1).astype(int).tolist(),
-    }
-    metrics = {"top1": accuracy["top1"], "top5": accuracy[f"top{ks[1]}"]}
+    metrics, outcomes = _topk_outcomes(logits, target, "")
+    per_item = {"narration_id": kept["narration_id"].tolist(), **outcomes}
     temperature = float(ctx.options["marginal_temperature"])
-    parts = {"verb": np.array(classes.verbs()), "noun": np.array(classes.nouns())}  # (C,) each
-    marginal = dict(zip(MARGINALS, ek100_cls_marginals(logits, parts["verb"], parts["noun"], temperature)))
-    sizes = {}
+    verbs, nouns = np.array(classes.verbs()), np.array(classes.nouns())  # (C,) each
+    marginal = dict(zip(MARGINALS, ek100_cls_marginals(logits, verbs, nouns, temperature)))
     for kind in MARGINALS:
-        scores = marginal[kind]  # (N, V) or (N, M)
         part_target = np.asarray(kept[f"{kind}_class"], dtype=np.int64)  # (N,)
-        sizes[kind] = scores.shape[1]
-        part_ks = (1, min(5, scores.shape[1]))
-        acc = topk_accuracy(scores, part_target, ks=part_ks)
-        metrics[f"{kind}_top1"], metrics[f"{kind}_top5"] = acc["top1"], acc[f"top{part_ks[1]}"]
-        ranked = np.argsort(-scores, axis=1, kind="stable")[:, :5]  # (N, ≤5)
-        per_item[f"{kind}_target"] = part_target.tolist()
-        per_item[f"{kind}_predicted"] = ranked[:, 0].tolist()
-        per_item[f"correct_{kind}_top1"] = (ranked[:, 0] == part_target).astype(int).tolist()
-        per_item[f"correct_{kind}_top5"] = (ranked == part_target[:, None]).any(axis=1).astype(int).tolist()
+        part_metrics, part_outcomes = _topk_outcomes(marginal[kind], part_target, f"{kind}_")
+        metrics.update(part_metrics)
+        per_item.update(part_outcomes)
     protocol = {
         "version": VERSION,
         "units": "percent",
@@ -174,8 +176,8 @@ def run(ctx: EvalContext) -> BenchResult:
             "evaluation_ek100cls.marginalize; ids no action holds get action 0's probability, as there)",
         },
         "marginal_temperature": temperature,
-        "num_verbs": sizes["verb"],
-        "num_nouns": sizes["noun"],
+        "num_verbs": marginal["verb"].shape[1],
+        "num_nouns": marginal["noun"].shape[1],
         "frames": ctx.frames_protocol("ceil"),
     }
     skipped = ctx.note_skipped(

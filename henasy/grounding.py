@@ -12,6 +12,7 @@ invented ones) to at least ``MIN_FRAME_PX`` so a 64 px model input stays readabl
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from dataclasses import dataclass
@@ -153,7 +154,9 @@ def overlay_sheet(frames: np.ndarray, masks: np.ndarray, alpha: float = 0.6, gap
     return np.concatenate([top, spacer, bottom], axis=0)
 
 
+@functools.cache
 def _font(size: int) -> Any:
+    """The bundled font at ``size`` px, loaded once (a GIF frames every frame with the same fonts)."""
     from PIL import ImageFont
 
     try:
@@ -185,10 +188,10 @@ def _framed(
     body: np.ndarray,
     header: list[str],
     alpha: float,
-    color: tuple[int, int, int],
     caption: str,
 ) -> np.ndarray:
-    """``body`` (H, W, 3) under the header lines and above a caption and a colour legend of the mask."""
+    """``body`` (H, W, 3) under the header lines and above a caption and a legend of the mask colour
+    (``OVERLAY_COLOR``, the colour ``overlay`` blends in by default)."""
     from PIL import Image, ImageDraw
 
     font, small = _font(15), _font(12)
@@ -214,7 +217,7 @@ def _framed(
     ramp = np.linspace(0.0, 1.0, bar_w, dtype=np.float32)  # (bar_w,) mask values
     grey = np.full((bar_h, bar_w, 3), 128, dtype=np.float32)
     weight = (alpha * ramp)[None, :, None]  # (1, bar_w, 1)
-    bar = (grey * (1 - weight) + np.asarray(color, np.float32) * weight).round().astype(np.uint8)
+    bar = (grey * (1 - weight) + np.asarray(OVERLAY_COLOR, np.float32) * weight).round().astype(np.uint8)
     x0 = pad + 150
     draw.text((pad, y0), "mask (saliency):", fill=TEXT_COLOR, font=small)
     canvas.paste(Image.fromarray(bar), (x0, y0))
@@ -258,7 +261,7 @@ def write_overlay(
         image = overlay_sheet(frames, masks, alpha)
         if header is not None:
             caption = f"top: the {len(frames)} input frames; bottom: the matched mask blended in red; {size}"
-            image = _framed(image, header, alpha, OVERLAY_COLOR, caption)
+            image = _framed(image, header, alpha, caption)
         Image.fromarray(image).save(buffer, format="PNG")
     else:
         blended = overlay(frames, masks, alpha)
@@ -267,7 +270,7 @@ def write_overlay(
             image = _row(np.stack([f, b]), 4)
             if header is not None:
                 caption = f"frame {k + 1}/{len(frames)}: input | matched mask in red; {size}"
-                image = _framed(image, header, alpha, OVERLAY_COLOR, caption)
+                image = _framed(image, header, alpha, caption)
             pairs.append(Image.fromarray(image))
         pairs[0].save(buffer, format="GIF", save_all=True, append_images=pairs[1:], duration=frame_ms, loop=0)
     return atomic_write_bytes(path, buffer.getvalue())  # a full or read-only disk: WriteFailed names path

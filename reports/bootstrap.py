@@ -14,6 +14,7 @@ result is reproducible and memory stays small for 10⁴ resamples of 10⁵ items
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,14 +68,22 @@ def _as_pair(a: Any, b: Any) -> np.ndarray:
     return a - b  # (N,) paired differences
 
 
-def _resampled_means(d: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """(n_boot,) means of ``d`` over item sets drawn with replacement, in chunks of ~4 M indices."""
-    n = d.size
-    stats = np.empty(n_boot)
+def _index_chunks(n: int, n_boot: int, rng: np.random.Generator) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(start, stop, idx) for resamples ``start:stop`` of ``n`` items, in chunks of ~4 M indices.
+
+    ``idx`` is (stop − start, n): the item indices each resample draws with replacement. Every resampling
+    function draws through here, so one seed gives the same item sets to all of them.
+    """
     chunk = max(1, CHUNK_ELEMENTS // n)
     for start in range(0, n_boot, chunk):
         stop = min(n_boot, start + chunk)
-        idx = rng.integers(0, n, size=(stop - start, n))  # (chunk, N) resampled item indices
+        yield start, stop, rng.integers(0, n, size=(stop - start, n))  # (chunk, N) resampled item indices
+
+
+def _resampled_means(d: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_boot,) means of ``d`` over item sets drawn with replacement, in chunks of ~4 M indices."""
+    stats = np.empty(n_boot)
+    for start, stop, idx in _index_chunks(d.size, n_boot, rng):
         stats[start:stop] = d[idx].mean(axis=1)
     return stats
 
@@ -99,10 +108,9 @@ def paired_bootstrap_strata(
     diffs = [_as_pair(a, b) for a, b in pairs]
     rng = np.random.default_rng(seed)
     stats = np.mean([_resampled_means(d, n_boot, rng) for d in diffs], axis=0)  # (n_boot,)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(stats, [tail, 100 - tail])
+    low, high = percentile_interval(stats, confidence)
     diff = float(np.mean([d.mean() for d in diffs]))
-    return BootstrapCI(diff, float(low), float(high), sum(d.size for d in diffs), n_boot, confidence, seed)
+    return BootstrapCI(diff, low, high, sum(d.size for d in diffs), n_boot, confidence, seed)
 
 
 def paired_bootstrap(
@@ -120,17 +128,14 @@ def paired_bootstrap(
 def _resampled_row_means(x: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """(n_boot, R) means of each row of ``x`` (R, N) over item sets drawn with replacement, shared by all rows.
 
-    Draws exactly the indices ``_resampled_means`` draws (same chunks, same generator calls), turns each
+    Draws the indices ``_resampled_means`` draws (both go through ``_index_chunks``), turns each
     resample into item counts (``bincount``) and takes every row's mean with one matrix product, so R rows
     cost about as much as one.
     """
     r, n = x.shape
     out = np.empty((n_boot, r))
-    chunk = max(1, CHUNK_ELEMENTS // n)
-    for start in range(0, n_boot, chunk):
-        stop = min(n_boot, start + chunk)
+    for start, stop, idx in _index_chunks(n, n_boot, rng):  # idx: (m, N) resampled item indices
         m = stop - start
-        idx = rng.integers(0, n, size=(m, n))  # (m, N) resampled item indices
         flat = (idx + (np.arange(m) * n)[:, None]).ravel()  # (m·N,) index into a flattened (m, N) table
         counts = np.bincount(flat, minlength=m * n).reshape(m, n).astype(np.float64)  # (m, N) draws per item
         out[start:stop] = counts @ x.T / n  # (m, R)

@@ -44,7 +44,7 @@ from henasy.core.records import (
     check_version,
 )
 from reports import OUT_DIR
-from reports.intervals import annotate
+from reports.intervals import DEFAULT_N_BOOT, annotate
 from reports.paper_numbers import PaperValue
 from reports.records import item_outcomes, item_scales
 from reports.spec import RowSpec, TableSpec
@@ -364,7 +364,7 @@ def collect_table(
     scale: str | None = None,
     paper_only: bool = False,
     cost_file: str | Path | None = None,
-    n_boot: int = 10_000,
+    n_boot: int = DEFAULT_N_BOOT,
     seed: int = 0,
 ) -> TableData:
     """Fill ``spec`` from MLflow (or the cost file for a ``source: cost`` table); ``paper_only`` reads nothing.

@@ -31,6 +31,11 @@ CONFIDENCE = 0.95
 DEFAULT_N_BOOT = 10_000
 
 
+def confidence_text(confidence: float = CONFIDENCE) -> str:
+    """The confidence level as tables print it: "95 %"."""
+    return f"{confidence * 100:g} %"
+
+
 @dataclass(frozen=True)
 class IntervalInfo:
     """How the intervals of a table were computed (printed in its footnote and JSON)."""
@@ -41,7 +46,7 @@ class IntervalInfo:
     method: str = "percentile bootstrap over benchmark items, paired across rows (same resampled items)"
 
     def footnote(self, reference: str | None) -> str:
-        level = f"{self.confidence * 100:g} %"
+        level = confidence_text(self.confidence)
         text = (
             f"± = half-width of the {level} confidence interval: {self.method}, "
             f"{self.n_boot:,} resamples, seed {self.seed} (exact bounds in the JSON/CSV output); it covers "

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,18 @@ def save_figure(fig: Any, out_png: str | Path) -> list[Path]:
     return written
 
 
+def _legend_entries(axes: Iterable[Any]) -> tuple[list[Any], list[str]]:
+    """(handles, labels) of the legend entries of ``axes``, each label once (the first axes' handle)."""
+    handles: list[Any] = []
+    names: list[str] = []
+    for ax in axes:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            if name not in names:
+                handles.append(handle)
+                names.append(name)
+    return handles, names
+
+
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
@@ -62,7 +75,7 @@ def describe_measurements(table: TableData) -> str:
         return "paper values only (nothing measured)"
     scales = sorted({r.source.get("scale") or "?" for r in runs})
     models = sorted({r.source.get("model") or "?" for r in runs})
-    data = sorted({d for r in runs if (d := data_name(r.run.params if r.run else {}))})
+    data = sorted({d for r in runs if (d := data_name(r.run.params))})
     text = f"{'/'.join(scales)} scale, {', '.join(models)}"
     if data:
         text += f" on {', '.join(data)}"
@@ -177,12 +190,7 @@ def bars_figure(table: TableData) -> Any:
         ax.set_axisbelow(True)
     for k in range(len(columns), nrows * ncols):
         axes[k // ncols][k % ncols].axis("off")
-    handles, names = [], []
-    for ax in axes.flat:
-        for h, n in zip(*ax.get_legend_handles_labels()):
-            if n not in names:
-                handles.append(h)
-                names.append(n)
+    handles, names = _legend_entries(axes.flat)
     fig.legend(handles, names, loc="outside lower center", fontsize=8, ncol=len(names), frameon=False)
     fig.suptitle(
         f"Table {table.spec.id}: {table.spec.title}\nmeasured: {describe_measurements(table)}; "
@@ -232,12 +240,7 @@ def training_curves(
         ax.set_title(title, fontsize=8, wrap=True)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    handles, names = [], []
-    for ax in axes[0]:
-        for handle, name in zip(*ax.get_legend_handles_labels()):
-            if name not in names:
-                handles.append(handle)
-                names.append(name)
+    handles, names = _legend_entries(axes[0])
     fig.legend(handles, names, loc="outside right center", fontsize=7, title="row", title_fontsize=8)
     fig.suptitle(f"Table {table.spec.id}: training curves — {describe_measurements(table)}", fontsize=9)
     return save_figure(fig, out_png)

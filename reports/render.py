@@ -31,12 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from reports.collect import RowData, TableData
+from reports.intervals import confidence_text
 from reports.spec import ColumnSpec
 
 FORMATS = ("md", "latex", "csv", "json", "html")
 EXTENSIONS = {"md": "md", "latex": "tex", "csv": "csv", "json": "json", "html": "html"}
 ARROWS = {"higher": " ↑", "lower": " ↓", "none": ""}
 TICK = {True: "✓", False: "✗"}
+CONFIDENCE_TEXT = confidence_text()  # "95 %": the level reports.intervals computes
 
 
 # -------------------------------------------------------------------------------------------- cell text
@@ -122,6 +124,11 @@ def cell_texts(table: TableData) -> list[tuple[RowData, str, list[CellText]]]:
     return out
 
 
+def _reference_label(table: TableData) -> str | None:
+    """The label of the table's reference row (the row every Δ ref is taken against), None without one."""
+    return table.rows[table.reference].spec.label if table.reference is not None else None
+
+
 def footnotes(table: TableData) -> list[str]:
     """Notes on where values came from and why cells are empty (one line per row and distinct reason)."""
     notes = list(table.notes)
@@ -149,7 +156,7 @@ def footnotes(table: TableData) -> list[str]:
             where = "" if len(same) == len(row.measured) else f" [{table.spec.columns[i].metric}]"
             notes.append(f"{row.spec.label}{where}: {cell.status}: {cell.reason}")
     if table.intervals is not None:
-        ref = table.rows[table.reference].spec.label if table.reference is not None else None
+        ref = _reference_label(table)
         notes.append(table.intervals.footnote(ref))
         for row in table.rows:
             seen_ci: set[str] = set()
@@ -178,13 +185,11 @@ def _caption(table: TableData, numbered: bool = True) -> str:
         what = "paper values"
     else:
         what = f"measured ± {CONFIDENCE_TEXT} CI vs paper; Δ paper = measured − paper"
-        if table.reference is not None:
-            what += f"; Δ ref = row − {table.rows[table.reference].spec.label}"
+        ref = _reference_label(table)
+        if ref is not None:
+            what += f"; Δ ref = row − {ref}"
     text = f"{spec.title} ({what})"
     return f"Table {spec.id}: {text}" if numbered else text
-
-
-CONFIDENCE_TEXT = "95 %"
 
 
 # ------------------------------------------------------------------------------------------------ formats
@@ -305,7 +310,7 @@ def to_latex(table: TableData) -> str:
         lines.append(f"{label} & {latex_escape(kind)} & " + " & ".join(texts) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}"]
     if table.intervals is not None:
-        ref = table.rows[table.reference].spec.label if table.reference is not None else None
+        ref = _reference_label(table)
         lines.append(f"\\par\\smallskip{{\\footnotesize {latex_escape(table.intervals.footnote(ref))}.}}")
     lines.append("\\end{table}")
     notes = footnotes(table)
@@ -426,7 +431,7 @@ def to_json_obj(table: TableData) -> dict[str, Any]:
         "columns": spec.metrics,
         "headers": [c.title for c in spec.columns],
         "units": [c.unit for c in spec.columns],
-        "reference_row": None if table.reference is None else table.rows[table.reference].spec.label,
+        "reference_row": _reference_label(table),
         "intervals": None if table.intervals is None else table.intervals.to_json(),
         "rows": rows,
         "notes": footnotes(table),
@@ -468,7 +473,7 @@ def to_html(table: TableData) -> str:
             t = f"<b>{esc(c.text)}</b>" if c.bold else (f"<i>{esc(c.text)}</i>" if c.status else esc(c.text))
             reason = row.measured[i].reason if kind == "measured" else ""
             if kind == "measured" and row.ci[i] is not None:
-                reason = f"95 % CI {format_interval(row.ci[i], cols[i].precision + 1)}"
+                reason = f"{CONFIDENCE_TEXT} CI {format_interval(row.ci[i], cols[i].precision + 1)}"
             title = f' title="{esc(reason)}"' if reason else ""
             css = {"Δ paper": "diff", "Δ ref": "diff-ref"}.get(kind, kind)
             tds.append(f'<td class="{css}"{title}>{t}</td>')

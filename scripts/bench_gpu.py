@@ -31,7 +31,6 @@ import gc
 import json
 import statistics
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from henasy.core.atomic import atomic_write_json  # noqa: E402
-from reports.cost import NOUNS, meta_costs, training_batch  # noqa: E402
+from reports.cost import NOUNS, meta_costs, time_runs, training_batch  # noqa: E402
 
 PAPER_MODELS = ["lavila", "helpinghands", "henasy"]
 
@@ -84,23 +83,21 @@ def _peak_gb(device: torch.device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 1024**3 if device.type == "cuda" else None
 
 
-def _timed(fn: Any, device: torch.device, warmup: int, steps: int) -> float:
-    """Median seconds of ``fn()`` over ``steps`` calls after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    _sync(device)
-    times = []
-    for _ in range(steps):
-        _sync(device)
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def _measure(row: dict[str, Any], step: Any, device: torch.device, batch: int, args: Any) -> dict[str, Any]:
+    """``row`` with ``step``'s time per call, clips/s and peak memory; an out-of-memory step is marked "OOM"."""
+    _reset_peak(device)
+    try:
+        seconds = statistics.median(time_runs(step, args.steps, args.warmup, lambda: _sync(device)))
+        row.update(step_s=seconds, clips_per_s=batch / seconds, peak_mem_gb=_peak_gb(device))
+    except RuntimeError as exc:
+        if not _is_oom(exc):
+            raise
+        row.update(step_s=None, clips_per_s=None, peak_mem_gb=None, error="OOM")
+    return row
 
 
 def _build(name: str, device: torch.device, dtype: torch.dtype, attention: str) -> Any:
@@ -131,15 +128,7 @@ def bench_inference(
         with torch.inference_mode():
             encode(video)
 
-    _reset_peak(device)
-    try:
-        seconds = _timed(step, device, args.warmup, args.steps)
-        row.update(step_s=seconds, clips_per_s=batch / seconds, peak_mem_gb=_peak_gb(device))
-    except RuntimeError as exc:
-        if not _is_oom(exc):
-            raise
-        row.update(step_s=None, clips_per_s=None, peak_mem_gb=None, error="OOM")
-    return row
+    return _measure(row, step, device, batch, args)
 
 
 def bench_training(name: str, device: torch.device, batch: int, compiled: bool, args: Any) -> dict[str, Any]:
@@ -167,15 +156,7 @@ def bench_training(name: str, device: torch.device, batch: int, compiled: bool, 
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    _reset_peak(device)
-    try:
-        seconds = _timed(step, device, args.warmup, args.steps)
-        row.update(step_s=seconds, clips_per_s=batch / seconds, peak_mem_gb=_peak_gb(device))
-    except RuntimeError as exc:
-        if not _is_oom(exc):
-            raise
-        row.update(step_s=None, clips_per_s=None, peak_mem_gb=None, error="OOM")
-    return row
+    return _measure(row, step, device, batch, args)
 
 
 def run(args: Any) -> dict[str, Any]:

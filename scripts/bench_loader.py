@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from henasy.data.layout import DatasetLayout  # noqa: E402
 from henasy.data.sampling import clip_frame_range, segment_frame_ids  # noqa: E402
 from henasy.data.transforms import ClipTransform  # noqa: E402
 from henasy.data.video import AutoSource, ClipLoader  # noqa: E402
@@ -89,7 +90,7 @@ def read_clips(root: Path, count: int, seed: int) -> list[Clip]:
     """``count`` EgoClip clips of ``root`` in a seeded shuffled order (cycled when the set has fewer)."""
     import pandas as pd
 
-    df = pd.read_csv(root / "ego4d" / "egoclip.csv", sep="\t")
+    df = pd.read_csv(DatasetLayout(root).egoclip_csv, sep="\t")
     rows = list(zip(df.video_uid, df.clip_start.astype(float), df.clip_end.astype(float)))
     rng = np.random.default_rng(seed)
     out: list[Clip] = []
@@ -106,7 +107,7 @@ def _run(load: Any, source: AutoSource, clips: list[Clip]) -> tuple[float, list[
 
 def compare(root: Path, clips: list[Clip], rounds: int, frames: int, size: int) -> dict[str, Any]:
     """Interleaved rounds of baseline and loader over ``clips``; clips/s, ratios and max |Δ|."""
-    source = AutoSource(root / "ego4d" / "video_chunks")
+    source = AutoSource(DatasetLayout(root).ego4d_videos)
     base_rate, loader_rate, ratios, max_diff = [], [], [], 0.0
     for r in range(rounds):
         naive, loader = NaiveLoader(frames, size), ClipLoader(frames, size)
@@ -148,7 +149,7 @@ def worker_scaling(
     """Loader clips/s in a DataLoader with each worker count (steady state: first batch to last)."""
     from henasy.data.batching import ClipDataset, ClipRef, make_dataloader
 
-    source = AutoSource(root / "ego4d" / "video_chunks")
+    source = AutoSource(DatasetLayout(root).ego4d_videos)
     refs = [ClipRef(u, s, e) for u, s, e in clips]
     rows = []
     for w in workers:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import tempfile
 import time
@@ -80,8 +79,8 @@ def run_jobs(folder: Path, executor: str, jobs: int, tracking: bool, tag: str) -
     return sorted(done.values())
 
 
-def start_fork_server(folder: Path) -> tuple[dict[str, float], int]:
-    """A private fork server (socket under ``folder``): seconds until it listens and until it answers."""
+def start_fork_server(folder: Path) -> dict[str, float]:
+    """A private fork server (socket under ``folder / "fs"``): seconds until it listens and until it answers."""
     from sweeps import forkserver
 
     os.environ[forkserver.ENV_DIR] = str(folder / "fs")
@@ -90,8 +89,8 @@ def start_fork_server(folder: Path) -> tuple[dict[str, float], int]:
     if path is None:
         raise SystemExit("the fork server did not start (see the line above)")
     listening = time.perf_counter() - begin
-    status = forkserver.server_status(path)
-    return {"listening_s": listening, "ready_s": time.perf_counter() - begin}, int(status["pid"])
+    forkserver.server_status(path)  # answers once its imports are done
+    return {"listening_s": listening, "ready_s": time.perf_counter() - begin}
 
 
 def summary(times: list[float], base: float) -> dict[str, float]:
@@ -115,7 +114,7 @@ def main() -> None:
     parser.add_argument("--json", metavar="OUT", help="also write the numbers to this JSON file")
     args = parser.parse_args()
     from henasy.core.atomic import atomic_write_json
-    from sweeps import forkclient
+    from sweeps import forkclient, forkserver
     from sweeps.executors import cpu_count, slurm_problem
 
     tracking = not args.no_tracking
@@ -129,7 +128,6 @@ def main() -> None:
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({cpu_count()} CPUs)")
     out["loadavg_start"] = list(load)
     json_path = Path(args.json).resolve() if args.json else None
-    server_pid = None
     with tempfile.TemporaryDirectory(prefix="sweep-overhead-", ignore_cleanup_errors=True) as tmp:
         folder = Path(tmp)
         os.chdir(folder)
@@ -139,7 +137,7 @@ def main() -> None:
             base = statistics.median(baseline)
             out["inprocess"] = summary(baseline, base)
             print(f"in-process no-op job (baseline):     {base:7.3f} s per job")
-            start, server_pid = start_fork_server(folder)
+            start = start_fork_server(folder)
             out["forkserver_start"] = start
             print(
                 f"fork server start (once per sweep):  {start['listening_s']:7.3f} s to listen, "
@@ -157,14 +155,12 @@ def main() -> None:
             if problem is None:
                 results["slurm"] = run_jobs(folder, "slurm", args.jobs, tracking, "slurm")
         finally:
-            if server_pid is not None:
-                os.kill(server_pid, signal.SIGTERM)
+            forkserver.stop_servers(folder / "fs")  # this run's private server (none before it started)
         for name, values in results.items():
-            out[name] = summary(values, base)
-            median = statistics.median(values)
+            stats = out[name] = summary(values, base)
             print(
-                f"{name:21s} submit → result: {median:7.3f} s median per job, {max(values):7.3f} s for the "
-                f"slowest of {len(values)} ({median / base:6.1f}x the in-process job)"
+                f"{name:21s} submit → result: {stats['median_s']:7.3f} s median per job, {stats['max_s']:7.3f} s "
+                f"for the slowest of {stats['jobs']} ({stats['x_baseline']:6.1f}x the in-process job)"
             )
         ratio = statistics.median(times["local+forkserver"]) / statistics.median(
             times["local, no forkserver"]

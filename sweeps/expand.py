@@ -375,18 +375,10 @@ class StageRuns:
 
     def needed(self, runs: list[Run]) -> list[Run]:
         """The stages ``runs`` need, directly or through other stages, dependencies first; indices < 0."""
+        # self.runs holds each stage after the stages it needs (``run`` resolves those inside build_run first);
+        # one stage per run id (two names whose settings resolve alike are one run)
         by_id = {r.run_id: r for r in self.runs.values()}
-        order: list[Run] = []
-
-        def visit(run: Run) -> None:
-            for run_id in run.stage_ids:
-                stage = by_id[run_id]
-                visit(stage)
-                if stage not in order:
-                    order.append(stage)
-
-        for run in runs:
-            visit(run)
+        order = needed_stages(list(by_id.values()), runs)
         return [Run(**{**r.__dict__, "index": i - len(order)}) for i, r in enumerate(order)]
 
 

@@ -205,15 +205,17 @@ def ensure_server(timeout_s: float = START_TIMEOUT_S) -> Path | None:
     wait for it instead of importing the same libraries themselves."""
     if os.environ.get(ENV_ENABLE) == "0":
         return None
-    import fcntl
     import subprocess
+
+    # Launcher side only (``sweeps.launch`` imports this module as ``sweeps.forkserver``): the server script
+    # never calls this function, so it still imports no project package at startup.
+    from sweeps.manifest import file_lock
 
     try:
         path = socket_path()
         if _listening(path):
             return path
-        with open(path.with_suffix(".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with file_lock(path.with_suffix(".lock")):
             if _listening(path):
                 return path
             log = path.with_suffix(".log")

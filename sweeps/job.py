@@ -48,7 +48,7 @@ from henasy.core.plugins import include_items, load_includes
 from henasy.core.records import TAG_FAILURE, TAG_JOB_ID, BenchmarkResult, RunResult, run_tags
 from henasy.core.runlock import Holder, run_lock
 from henasy.training.callbacks import Callback
-from sweeps import executors, records
+from sweeps import executors, monitor, records
 from sweeps.expand import Run
 
 STATE_EVERY_S = 1.0  # at most one state.json write per second while training
@@ -396,12 +396,9 @@ def _nonempty(value: Any) -> bool:
 
 def _job_state(info: dict[str, Any]) -> str:
     """The state of a stage's job (``{"job_id", "executor"}``): ``ended`` when there is none to wait for."""
-    job_id, kind = info.get("job_id"), info.get("executor")
-    if not job_id or kind not in ("local", "slurm"):
-        return executors.ENDED  # finished before this submission, or an in-process (debug) job: it ran first
-    if kind == "local":
-        return executors.local_state(str(job_id))
-    return executors.slurm_states([str(job_id)]).get(str(job_id), (executors.UNKNOWN, ""))[0]
+    # sweeps.monitor.job_states maps a manifest entry to a state; no job_id (finished before this submission)
+    # gives no entry there: ended, as an in-process (debug) job, which ran first
+    return monitor.job_states({"runs": {"stage": info}}).get("stage", (executors.ENDED, ""))[0]
 
 
 def _job_id() -> str:

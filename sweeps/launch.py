@@ -83,7 +83,6 @@ class Plan:
     check_data: bool = True  # run the data preflight before submitting (user-given data roots only)
     stage_resources: dict[str, Resources] = field(default_factory=dict)  # stage name → its resources
     replace_jobs: dict[str, str] = field(default_factory=dict)  # run_id → pending job to cancel (dead stage)
-    flags: dict[str, Any] = field(default_factory=dict)  # command-line resources (win over the spec's)
 
     def run_dir(self, run: Run) -> Path:
         return self.sweep_dir / run.run_id
@@ -191,16 +190,11 @@ def plan_sweep(opts: SweepOptions, spec: SweepSpec | None = None) -> Plan:
         selected = [r for r in runs if r.label in opts.only]
         runs = needed_stages(runs, selected) + selected
     resources = executors.with_flags(spec.scale(opts.scale).resources, **opts.resources)
-    scale_stages = spec.scale(opts.scale).stages
+    # a stage's scale part: its resources, command-line flags still winning (other stages: Plan.resources_of
+    # falls back to the scale's)
     stage_resources = {
-        run.stage: executors.with_flags(
-            replace(resources, **scale_stages[run.stage].resources)
-            if run.stage in scale_stages
-            else resources,
-            **opts.resources,
-        )
-        for run in runs
-        if run.stage is not None
+        name: executors.with_flags(replace(resources, **stage.resources), **opts.resources)
+        for name, stage in spec.scale(opts.scale).stages.items()
     }
     max_parallel = opts.max_parallel or (
         executors.default_max_parallel(resources) if opts.executor == "local" else max(1, len(runs))
@@ -575,10 +569,6 @@ def launch(plan: Plan, *, progress: bool = True) -> dict[str, Any]:
     for (one submission, a SLURM job array, per group)."""
     commit = prepare(plan, progress=progress)
     name = f"bench-{plan.spec.name.replace('/', '-')}"
-    if not plan.stages:
-        runs = plan.to_submit
-        contexts = [job_context(plan, run, commit) for run in runs]
-        return submit_runs(plan, runs, contexts, name=name)
     if plan.replace_jobs:
         executors.cancel(plan.executor, list(plan.replace_jobs.values()))
     data = manifest.read_manifest(plan.sweep_dir)
@@ -589,11 +579,9 @@ def launch(plan: Plan, *, progress: bool = True) -> dict[str, Any]:
             stage_jobs[stage.run_id] = {"job_id": str(entry["job_id"]), "executor": entry.get("executor")}
     handles: dict[str, Any] = {}
     timeouts = {s.run_id: plan.resources_of(s).timeout_min for s in plan.stages}
-    for run in plan.runs:
-        if run.stage is not None and plan.decisions[run.run_id] != SUBMIT:
+    for run in plan.stages:  # dependencies first
+        if plan.decisions[run.run_id] != SUBMIT:
             continue
-        if run.stage is None:
-            break
         after = [stage_jobs[i]["job_id"] for i in run.stage_ids if i in stage_jobs]
         ctx = job_context(plan, run, commit, stage_jobs=stage_jobs)
         handle = submit_runs(

@@ -17,6 +17,7 @@ from typing import Any
 
 from henasy.core.atomic import atomic_write_json
 from henasy.core.errors import BenchError
+from sweeps.expand import Run
 from sweeps.records import read_json
 
 MANIFEST_NAME = "manifest.json"
@@ -83,7 +84,7 @@ def record_run(data: dict[str, Any], run: dict[str, Any], run_dir: str) -> dict[
             "run_dir": run_dir,
             "stage": run.get("stage"),  # the stage's name when the run is a stage
             # run ids of the stages this run needs (bench status: blocked when one failed)
-            "stages": list(dict.fromkeys(n["run_id"] for n in (run.get("needs") or {}).values())),
+            "stages": Run.from_dict(run).stage_ids,
         }
     )
     return entry

@@ -8,13 +8,13 @@ Eq. 9) — with only EgoNCE enabled the total equals ``egonce``, and the two use
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 from henasy.core.atomic import atomic_write
 from henasy.training.callbacks import read_metrics
+from sweeps import records
 
 TERMS = {  # logged key → panel title (paper equation)
     "loss": "total loss L (Eq. 10: L_ego + Σ λ_k L_k over the enabled terms)",
@@ -47,10 +47,8 @@ def training_curve(metrics_jsonl: str | Path, out_png: str | Path) -> Path | Non
 
 def _run_name(run_dir: Path) -> str:
     """The run folder's name, with its sweep row label (``run.json``) when there is one."""
-    try:
-        label = json.loads((run_dir / "run.json").read_text(encoding="utf-8")).get("label")
-    except (OSError, ValueError, AttributeError):
-        label = None
+    data = records.read_json(run_dir / records.RUN_NAME)
+    label = data.get("label") if isinstance(data, dict) else None
     return f"{run_dir.name} ({label})" if isinstance(label, str) and label else run_dir.name
 
 

@@ -30,17 +30,18 @@ it must be one or more safe folder names joined by ``/``. A shipped spec is foun
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from henasy.core import SCALES  # re-exported: sweeps.launch imports it from here
 from henasy.core.errors import BenchError
 from henasy.core.overrides import is_dotted_key
 from henasy.core.specfile import LineDict, LineList, SpecChecker, did_you_mean, load_yaml, read_text
 from henasy.core.specfile import plain as _plain
 from sweeps import SPEC_ROOT
 
-SCALES = ("smoke", "synth", "paper")  # synth: the longer synthetic study (tiny models, smoke preset)
 RUN_KEYS = ("model", "overrides", "benchmarks", "eval", "train", "checkpoint")
 TOP_KEYS = ("name", "description", "table", "metrics", "base", "stages", "scales", "rows", "axes", "search")
 SCALE_KEYS = (
@@ -275,8 +276,7 @@ class _Checker(SpecChecker):
                     expected="model.<factory argument>, data.<field> or trainer.<field>, e.g. trainer.lr",
                 )
             out[k] = self.stage_ref(v, f"{what}.{k}", mapping, k) if _is_ref(v) else _plain(v)
-        plain_keys = LineDict((k, v) for k, v in mapping.items() if not isinstance(out[k], StageRef))
-        plain_keys.line, plain_keys.key_lines = mapping.line, getattr(mapping, "key_lines", {})
+        plain_keys = _sub_node(mapping, lambda k: not isinstance(out[k], StageRef))
         _check_config_keys(self, plain_keys, what)
         return out
 
@@ -416,6 +416,14 @@ def _is_ref(value: Any) -> bool:
     return isinstance(value, LineDict) and "stage" in value
 
 
+def _sub_node(node: LineDict, keep: Callable[[Any], bool]) -> LineDict:
+    """The keys of ``node`` that ``keep`` accepts, with their values, ``node``'s line and their key lines."""
+    sub = LineDict((k, v) for k, v in node.items() if keep(k))
+    lines = getattr(node, "key_lines", {})
+    sub.line, sub.key_lines = node.line, {k: lines.get(k, node.line) for k in sub}
+    return sub
+
+
 def _check_config_keys(checker: _Checker, mapping: LineDict, what: str) -> None:
     """``data.*``/``trainer.*`` keys and values pass ``henasy.core.overrides.validate`` (the message of every
     command), reported at their line; ``model.*`` options are checked by the factory when the spec expands."""
@@ -522,9 +530,7 @@ def _parse_stages(c: _Checker, top: LineDict) -> dict[str, Stage]:
             )
         what = f"stages.{name}"
         part = c.mapping(value, what, STAGE_KEYS, parent=node, key=name)
-        run_node = LineDict((k, part[k]) for k in part if k in RUN_KEYS)
-        run_node.line, run_node.key_lines = part.line, {k: part.line_of(k) for k in run_node}
-        run = c.run_part(run_node, what, origin=what)
+        run = c.run_part(_sub_node(part, lambda k: k in RUN_KEYS), what, origin=what)
         description = c.typed(part, "description", (str,), what) or ""
         out[name] = Stage(name=name, run=run, description=description, line=node.line_of(name))
     return out
@@ -537,8 +543,7 @@ def _parse_scale_stages(c: _Checker, node: LineDict, what: str) -> dict[str, Sca
     for name, value in stages_node.items():
         where = f"{what}.stages.{name}"
         part = c.mapping(value, where, SCALE_STAGE_KEYS, parent=stages_node, key=name)
-        run_node = LineDict((k, part[k]) for k in part if k in RUN_KEYS)
-        run_node.line, run_node.key_lines = part.line, {k: part.line_of(k) for k in run_node}
+        run_node = _sub_node(part, lambda k: k in RUN_KEYS)
         res_node = c.mapping(
             part.get("resources"), f"{where}.resources", RESOURCE_KEYS, parent=part, key="resources"
         )
@@ -625,9 +630,7 @@ def _parse_scale(c: _Checker, name: str, node: LineDict) -> Scale:
             )
         seed = c.typed(dn, "seed", (int,), f"{what}.data")
         data = DataSource(synth=size, seed=0 if seed is None else seed)
-    part_node = LineDict((k, node[k]) for k in node if k in RUN_KEYS)
-    part_node.line, part_node.key_lines = node.line, {k: node.line_of(k) for k in part_node}
-    run = c.run_part(part_node, what)
+    run = c.run_part(_sub_node(node, lambda k: k in RUN_KEYS), what)
     res_node = c.mapping(
         node.get("resources"), f"{what}.resources", RESOURCE_KEYS, parent=node, key="resources"
     )

@@ -143,7 +143,7 @@ def client(uri: str) -> Any:
     db = sqlite_path(uri)
     if db is not None:
         return _sqlite_client(uri, db)
-    if uri.startswith(("http://", "https://")):
+    if is_served(uri):
         return _http_client(uri)
     mlc = MlflowClient(tracking_uri=uri)
     try:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from henasy.core import SCALES
+
 MODEL_HELP = "registered model name (see `bench list models`)"
 TRACKING_URI_HELP = "MLflow store (default: $MLFLOW_TRACKING_URI or sqlite:///mlflow.db)"
 FORMAT_HELP = "output format (default: text)"
@@ -53,7 +55,7 @@ def add_tracking_uri_option(p: Options, help: str = TRACKING_URI_HELP) -> None:
 
 def add_scale_option(p: Options, help: str, default: str | None = None) -> None:
     """``--scale smoke|synth|paper`` (synth: the longer synthetic study of the sweep specs)."""
-    p.add_argument("--scale", choices=["smoke", "synth", "paper"], default=default, help=help)
+    p.add_argument("--scale", choices=list(SCALES), default=default, help=help)
 
 
 def add_format_option(

@@ -6,7 +6,10 @@ entry points), ``plugins`` (``--include``), ``interface`` (what a model must pro
 key checks), ``overrides`` (``--set`` / spec overrides: parse → nest → validate → apply), ``records`` (result
 record schema and MLflow names), ``specfile`` (YAML spec files with line numbers), ``atomic`` / ``runlock``
 (nothing half-written, one writer per run folder), and the losses several models share: ``egonce``
-(EgoNCE, paper §3 Eq. 1) with ``distributed`` (gathering a batch across processes).
+(EgoNCE, paper §3 Eq. 1) with ``distributed`` (gathering a batch across processes). ``SCALES`` (below) names
+the run scales: the ``scales:`` sections of sweep specs (``sweeps.spec``) and every ``--scale`` option.
 
 Nothing here imports the command line, ``sweeps``, ``reports`` or ``benchmarks`` code at module level.
 """
+
+SCALES = ("smoke", "synth", "paper")  # synth: the longer synthetic study (tiny models, smoke preset)

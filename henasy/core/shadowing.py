@@ -23,6 +23,7 @@ from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
 from types import ModuleType
 
+from henasy.core.buildinfo import package_root
 from henasy.core.errors import BenchError
 
 TOP_LEVEL = ("henasy", "baselines", "benchmarks", "sweeps", "reports")
@@ -35,11 +36,6 @@ class Shadow:
     name: str
     found: Path
     expected: Path
-
-
-def installed_root() -> Path:
-    """The folder holding this installation's top-level packages (a checkout, or ``site-packages``)."""
-    return Path(__file__).resolve().parents[2]
 
 
 def _spec_location(spec: ModuleSpec) -> Path | None:
@@ -64,7 +60,7 @@ def shadowed(first: Sequence[str | Path] = ()) -> list[Shadow]:
     Without ``first`` an already imported package is judged by where it was loaded from. A name the path
     search does not find is left to the meta-path finders (an editable install's finder): this installation.
     """
-    root = installed_root()
+    root = package_root()  # this installation's top-level packages: a checkout, or site-packages
     search = [str(p) for p in first] + list(sys.path)
     found: list[Shadow] = []
     for name in TOP_LEVEL:

@@ -100,9 +100,13 @@ def caption_noun_classes(
     return list(dict.fromkeys(index for _, index in words))
 
 
-def caption_noun_tags(classes: Sequence[int], num_nouns: int) -> torch.Tensor:
-    """Class indices → (num_nouns,) float32 multi-hot (the ``noun_tags`` shape the noun losses take)."""
-    tags = torch.zeros(num_nouns, dtype=torch.float32)
+def multi_hot(classes: Sequence[int], size: int) -> torch.Tensor:
+    """Class indices → (size,) float32 multi-hot: the ``verb_tags`` / ``noun_tags`` / ``caption_noun_tags``
+    item fields (henasy/data/egoclip_dataset.py) the verb and noun losses take."""
+    tags = torch.zeros(size, dtype=torch.float32)
     if classes:
         tags[torch.as_tensor(list(classes), dtype=torch.long)] = 1.0
     return tags
+
+
+caption_noun_tags = multi_hot  # the name the caption-noun targets are known by (tests/test_caption_nouns.py)

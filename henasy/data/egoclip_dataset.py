@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import torch
 from torch.utils.data import Dataset
 
-from henasy.data.caption_nouns import MAX_CAPTION_NOUNS, caption_noun_classes, caption_noun_tags
+from henasy.data.caption_nouns import MAX_CAPTION_NOUNS, caption_noun_classes, multi_hot
 from henasy.data.egoclip import load_egoclip
 from henasy.data.handobj import HandObjectStore
 from henasy.data.layout import DatasetLayout
@@ -195,12 +194,6 @@ class EgoClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def _multi_hot(self, tags: list[int], size: int) -> torch.Tensor:
-        v = torch.zeros(size, dtype=torch.float32)
-        if tags:
-            v[torch.as_tensor(tags, dtype=torch.long)] = 1.0
-        return v
-
     def _fields(self, row: int, rng: np.random.Generator) -> dict[str, Any]:
         uid = str(self._uid[row])
         start, end = float(self._start[row]), float(self._end[row])
@@ -208,8 +201,8 @@ class EgoClipDataset(Dataset):
         item: dict[str, Any] = {
             "video": self.loader.load(self.source, uid, start, end, rng=rng),
             "text": text,
-            "verb_tags": self._multi_hot(self._verbs[row], self.num_verbs),
-            "noun_tags": self._multi_hot(self._nouns[row], self.num_nouns),
+            "verb_tags": multi_hot(self._verbs[row], self.num_verbs),
+            "noun_tags": multi_hot(self._nouns[row], self.num_nouns),
             "video_uid": uid,
             "clip_start": start,
             "clip_end": end,
@@ -217,7 +210,7 @@ class EgoClipDataset(Dataset):
         }
         if self._groups is not None and self.noun_list == "helpinghands":
             classes = caption_noun_classes(text, self._nouns[row], self._groups, max_nouns=self.max_nouns)
-            item["caption_noun_tags"] = caption_noun_tags(classes, self.num_nouns)
+            item["caption_noun_tags"] = multi_hot(classes, self.num_nouns)
         if self.rephrased is not None:
             item["rephrased_texts"] = self.rephrased.captions(uid, start, text)
         if self.boxes is not None:

@@ -22,7 +22,7 @@ folders keep working) and raises ``VideoReadError`` otherwise.
 
 Frames are decoded with PyAV in the calling thread by default (``_PyAVReader``: decord's frame numbering
 and RGB conversion, without its per-frame thread hand-offs, one thread unless ``num_threads``; ``backend="decord"`` reads through decord).
-decord is imported lazily (on the first read). No import-order issue with torch was found (decord 0.6 +
+decord is imported lazily (by the decord backend on its first read, and by ``_duration_sec``). No import-order issue with torch was found (decord 0.6 +
 torch 2.14, both orders, also in forked DataLoader workers). The fork hazard is real, though: destroying in
 a forked worker a reader created by the parent hangs forever, so readers are cached per process and only
 free their decoder in the process that opened them (``_open_reader``).
@@ -260,6 +260,10 @@ def _open_reader(path: Path, num_threads: int) -> Any:
             def get_batch(self, indices: list[int]) -> np.ndarray:  # type: ignore[override]
                 return super().get_batch(indices).asnumpy()
 
+            @property
+            def fps(self) -> float:  # as _PyAVReader.fps
+                return self.get_avg_fps()
+
         _READER_CLASS = ProcessLocalVideoReader
     return _READER_CLASS(str(path), ctx=decord.cpu(0), num_threads=num_threads)
 
@@ -380,10 +384,23 @@ class _PyAVReader:
             _INHERITED.append(self.__dict__)
 
 
-def _read_errors() -> tuple[type[BaseException], ...]:
+def _read_errors(backend: str = "pyav") -> tuple[type[BaseException], ...]:
+    """The exceptions a ``backend`` reader raises for a file it cannot open or decode (decord is imported
+    only for ``"decord"``)."""
     import av
 
-    return (RuntimeError, IndexError, OSError, ValueError, av.error.FFmpegError)
+    errors: tuple[type[BaseException], ...] = (
+        RuntimeError,
+        IndexError,
+        OSError,
+        ValueError,
+        av.error.FFmpegError,
+    )
+    if backend == "decord":
+        import decord
+
+        errors += (decord.DECORDError,)
+    return errors
 
 
 class VideoReaderCache:
@@ -399,12 +416,20 @@ class VideoReaderCache:
         self.backend = backend
         self._pid = os.getpid()
         self._readers: OrderedDict[Path, _Reader] = OrderedDict()
+        self._errors: tuple[type[BaseException], ...] | None = None  # see _reader_errors
 
     def __getstate__(self) -> dict:
         return {"size": self.size, "num_threads": self.num_threads, "backend": self.backend}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["size"], state["num_threads"], state.get("backend", "pyav"))
+
+    @property
+    def _reader_errors(self) -> tuple[type[BaseException], ...]:
+        """``_read_errors(backend)``, worked out once per cache (only when a read fails)."""
+        if self._errors is None:
+            self._errors = _read_errors(self.backend)
+        return self._errors
 
     def _open(self, path: Path) -> Any:
         if self.backend == "decord":
@@ -417,16 +442,14 @@ class VideoReaderCache:
         if path in self._readers:
             self._readers.move_to_end(path)
             return self._readers[path]
-        import decord
-
         if not path.is_file():
             raise VideoReadError(path, "video file not found")
         try:
             vr = self._open(path)
-            n, fps = len(vr), float(vr.fps if isinstance(vr, _PyAVReader) else vr.get_avg_fps())
+            n, fps = len(vr), float(vr.fps)
         except VideoReadError:
             raise
-        except (*_read_errors(), decord.DECORDError) as exc:
+        except self._reader_errors as exc:
             raise VideoReadError(
                 path, f"cannot open the video (corrupt or not a video?): {_short(exc)}"
             ) from None
@@ -440,12 +463,10 @@ class VideoReaderCache:
 
     def get_batch(self, path: Path, local_ids: list[int]) -> np.ndarray:
         """Decode frames ``local_ids`` of ``path`` → uint8 (T, H, W, 3)."""
-        import decord
-
         entry = self.open(path)
         try:
             return entry.reader.get_batch(local_ids)
-        except (*_read_errors(), decord.DECORDError) as exc:
+        except self._reader_errors as exc:
             self._readers.pop(path, None)
             raise VideoReadError(path, f"cannot decode frames {local_ids[:8]}: {_short(exc)}") from None
 

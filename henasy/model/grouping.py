@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from timm.layers import Mlp, trunc_normal_
 from torch import nn
 
-from baselines.lavila import DividedAttention, SpaceTimeBlock, attention, divided_groups
+from baselines.lavila import DividedAttention, SpaceTimeBlock
 
 TAG_BLOCKS = ("groupvit", "plain")  # TAG merge as GroupViT's GroupingBlock builds it | Eq. 4 alone
 MERGE_INITS = ("identity", "groupvit")  # fresh groupvit block = Eq. 4 | GroupViT's trunc-normal(0.02) init
@@ -178,36 +178,9 @@ class GroupDividedAttention(DividedAttention):
 
     Tokens are [globals (C); frame tokens (T·N, frame-major)]. A global query attends to every token; a frame
     token's query attends to its time group (slot n in every frame) or space group (every token of frame t)
-    plus all C global keys/values. Same parameters as ``DividedAttention`` (``qkv``, ``proj``).
+    plus all C global keys/values. Same parameters as ``DividedAttention`` (``qkv``, ``proj``); its ``forward``
+    is ``DividedAttention.forward`` with ``num_global`` passed by the caller.
     """
-
-    def forward(self, x: torch.Tensor, axis: str, num_frames: int, num_global: int = 1) -> torch.Tensor:
-        """(B, C+T·N, D) → (B, C+T·N, D), attending along ``axis`` ("time" or "space")."""
-        b, length, dim = x.shape
-        h, t, c = self.num_heads, num_frames, num_global
-        n = (length - c) // t
-        if n * t != length - c or n < 1:
-            raise ValueError(f"{length - c} frame tokens do not split into {t} frames")
-        q, k, v = self.qkv(x).view(b, length, 3, h, dim // h).permute(2, 0, 3, 1, 4)  # each (B, h, L, d)
-        groups, size = (n, t) if axis == "time" else (t, n)
-
-        def grouped(z: torch.Tensor) -> torch.Tensor:
-            return divided_groups(z, t, n, axis)
-
-        keys, values = grouped(k[:, :, c:]), grouped(v[:, :, c:])  # (B, h·G, S, d)
-        if c:
-            shared_k, shared_v = (
-                z[:, :, :c].repeat_interleave(groups, dim=1) for z in (k, v)
-            )  # (B, h·G, C, d)
-            keys, values = torch.cat([shared_k, keys], dim=2), torch.cat([shared_v, values], dim=2)
-        out = attention(grouped(q[:, :, c:]), keys, values, impl=self.impl)  # (B, h·G, S, d)
-        out = out.reshape(b, h, groups, size, -1)
-        if axis == "time":
-            out = out.transpose(2, 3)  # (B, h, T, N, d)
-        out = out.reshape(b, h, t * n, -1)  # (B, h, T·N, d)
-        if c:
-            out = torch.cat([attention(q[:, :, :c], k, v, impl=self.impl), out], dim=2)  # globals see all
-        return self.proj(out.transpose(1, 2).reshape(b, length, dim))
 
 
 class GroupSpaceTimeBlock(SpaceTimeBlock):

@@ -26,8 +26,9 @@ with nothing to average over is an exact 0 (the caller reports the count, so "no
   Hungarian matching on IoU; for each match, dice(max_y m, max_y b̂) + dice(max_x m, max_x b̂) with
   dice = 1 − 2Σpg / (Σp² + Σg² + ε), ε = 1e-5; mean over boxes. The masks m must be per-pixel probabilities
   in [0, 1] (as BoxInst's sigmoid masks are) for the tightest box around m to be able to equal b̂: the model
-  passes the assignment probabilities M_t of Eq. 13 by default (``HenasyConfig.proj_mask``, see
-  henasy/model/network.py), not the softmax over patches, whose values sum to 1 per frame.
+  passes each entity's Eq. 13 saliency map min–max rescaled per frame to [0, 1] by default
+  (``HenasyConfig.proj_mask="rescaled_saliency"``; ``"assignment"`` passes M_t itself; see
+  henasy/model/network.py), not the raw softmax over patches, whose values sum to 1 per frame.
 - ``total_loss`` (Eq. 10): L_ego + λ1 L_NEC + λ2 L_VEC + λ3 L_proj.
 """
 

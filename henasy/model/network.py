@@ -79,8 +79,8 @@ Decisions where the paper leaves a choice open (each also commented where it is 
   ``"assignment"`` remain selectable.
 - VEC (Eq. 8) weights ``s(a_i, e_j) = softmax_j(a_i·e_j / τ_w)`` with ``vec_weight_temperature`` None → τ_w = τ
   (the contrastive temperature, 0.07): reasons in henasy/model/losses.py.
-- The global encoder runs once per clip: ``global_patch_layers`` runs its blocks itself so that the patch
-  embedding z^0 read by the local encoder is the one the blocks consume (issue 17).
+- The global encoder runs once per clip: ``global_patch_layers`` walks LaViLa's ``layer_tokens`` once so that
+  the patch embedding z^0 read by the local encoder is the one the blocks consume (issue 17).
 """
 
 from __future__ import annotations
@@ -391,17 +391,14 @@ class HenasyModel(LaViLaDualEncoder):
     def global_patch_layers(self, video: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Patch tokens (CLS dropped) z^0 … z^{n−1} the local encoder reads, and the last layer's (B, T·K, Dv)."""
         with self._no_grad_if(self.config.freeze_global):
-            # §4.1: the global encoder's blocks, run here (as LaViLa's forward_features runs them) so that the
-            # patch embedding z^0 is computed once and shared by the bootstrapping stage and the global blocks
-            x = self.visual.ln_pre(
-                self.visual.embed_patches(video)
-            )  # z^0: tokens entering block 0, (B, 1+T·K, Dv)
-            layers = [x]  # layers[l] = tokens entering block l; layers[-1] = last output
-            for block in self.visual.blocks:
-                x = block(x, video.shape[2])
-                layers.append(x)
-            needed = [z[:, 1:] for z in layers[: self.local_encoder.layers_needed]]
-            return needed, layers[-1][:, 1:]
+            # §4.1: one walk through the global encoder's layers (LaViLa's layer_tokens, as forward_features)
+            # so that the patch embedding z^0 is computed once and shared by the bootstrapping stage and the
+            # global blocks; only the layers the local encoder reads and the last output are kept
+            needed = []  # needed[l] = patch tokens entering block l, (B, T·K, Dv)
+            for index, x in enumerate(self.visual.layer_tokens(video)):  # z^0, then each block's output
+                if index < self.local_encoder.layers_needed:
+                    needed.append(x[:, 1:])
+            return needed, x[:, 1:]
 
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
         """Raw strings → (N, De) L2-normalised text embeddings (no gradient when the text encoder is frozen)."""

@@ -374,12 +374,12 @@ def generate(
         "videos": len(jobs),
         "frames": total_frames,
     }
-    write_json(out / MANIFEST, _manifest(plan, layout, counts), indent=2)
+    write_json(out / MANIFEST, _manifest(plan, layout, video_size, counts), indent=2)
     (out / IN_PROGRESS).unlink()
     return {**counts, "wall_s": time.perf_counter() - t0, "workers": n_workers, "out": str(out)}
 
 
-def _manifest(plan: Plan, layout: str, counts: dict) -> dict:
+def _manifest(plan: Plan, layout: str, video_size: str, counts: dict) -> dict:
     import av
 
     spec = plan.spec
@@ -391,7 +391,7 @@ def _manifest(plan: Plan, layout: str, counts: dict) -> dict:
         "fps": spec.fps,
         "chunk_sec": spec.chunk_sec,
         "video_layout": layout,
-        "video_size": "synth" if (spec.width, spec.height) == (128, 96) else "real",
+        "video_size": video_size,
         "frame_size": {"width": spec.width, "height": spec.height},
         "handobj_chunk_sec": HANDOBJ_CHUNK_SEC,
         "held_out": plan.world.describe_held_out(),

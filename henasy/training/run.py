@@ -79,8 +79,9 @@ def rephrased_captions_file(config: RunConfig, model: nn.Module | None = None) -
     return path
 
 
-def build_train_set(config: RunConfig, model: nn.Module) -> Dataset:
-    """EgoClip training clips of ``config.data.root`` loaded as the model expects (optionally the first N)."""
+def build_train_set(config: RunConfig, model: nn.Module, *, rephrased: Path | None) -> Dataset:
+    """EgoClip training clips of ``config.data.root`` loaded as the model expects (optionally the first N);
+    ``rephrased``: the caption file ``rephrased_captions_file`` resolved for this run, or None."""
     from henasy.data.batching import SkipErrors
     from henasy.data.egoclip_dataset import EgoClipDataset
     from henasy.data.rephrased import load_rephrased
@@ -90,7 +91,6 @@ def build_train_set(config: RunConfig, model: nn.Module) -> Dataset:
     layout = check_data_root(config)
     num_verbs = len(load_taxonomy(layout.verb_taxonomy_csv))
     noun_taxonomy = load_taxonomy(layout.noun_taxonomy_csv)
-    rephrased = rephrased_captions_file(config, model)
     clip_loader = ClipLoader.for_model(model, jitter=True, seed=config.trainer.seed)
     dataset: Dataset = EgoClipDataset(
         config.data.root,
@@ -221,13 +221,18 @@ class _ReportSkips(Callback):
             summary["data_recipe"] = dict(self.recipe)
 
 
-def data_recipe(config: RunConfig, model: nn.Module) -> dict[str, Any]:
-    """How the training items were formed (for ``summary.json``): hard negatives, noun lists, caption file."""
-    rephrased = rephrased_captions_file(config, model)
+def _caption_max_nouns(config: RunConfig) -> int | None:
+    """``data.max_nouns`` when it applies (the HelpingHands noun lists), else None."""
+    return config.data.max_nouns if config.data.noun_list == "helpinghands" else None
+
+
+def data_recipe(config: RunConfig, *, rephrased: Path | None) -> dict[str, Any]:
+    """How the training items were formed (for ``summary.json``): hard negatives, noun lists, and the caption
+    file ``rephrased`` (``rephrased_captions_file`` resolved for this run, the one ``build_train_set`` loads)."""
     return {
         "hard_negative_sec": config.data.hard_negative_sec,
         "noun_list": config.data.noun_list,
-        "max_nouns": config.data.max_nouns if config.data.noun_list == "helpinghands" else None,
+        "max_nouns": _caption_max_nouns(config),
         "rephrased_captions_file": str(rephrased) if rephrased is not None else None,
     }
 
@@ -257,7 +262,7 @@ def run_info(config: RunConfig) -> dict[str, Any]:
     recipe = {
         "data.rephrased_captions": config.data.rephrased_captions,
         "data.noun_list": config.data.noun_list if config.data.noun_list != "tags" else None,
-        "data.max_nouns": config.data.max_nouns if config.data.noun_list != "tags" else None,
+        "data.max_nouns": _caption_max_nouns(config),
     }
     return {
         "model": config.model,
@@ -290,7 +295,8 @@ def _train_locked(
 ) -> dict[str, Any]:
     """``train_run`` once the run folder is this process's."""
     model = build_model(config)
-    dataset = build_train_set(config, model)
+    rephrased = rephrased_captions_file(config, model)  # resolved once: the file loaded is the file reported
+    dataset = build_train_set(config, model, rephrased=rephrased)
     bind_data(model, config)
     skip_policy = SkipPolicy(config.data.on_error)
     trainer = Trainer(
@@ -303,7 +309,7 @@ def _train_locked(
         callbacks=[
             _WriteConfig(run_dir / CONFIG_NAME, config),
             JsonlMetrics(run_dir),
-            _ReportSkips(skip_policy, data_recipe(config, model)),
+            _ReportSkips(skip_policy, data_recipe(config, rephrased=rephrased)),
             *callbacks,
         ],
         run_info=run_info(config),
