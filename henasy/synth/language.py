@@ -13,22 +13,33 @@ from henasy.synth.scene import Action, Step, VideoScript
 from henasy.synth.world import NOUNS, VERBS
 
 
-def _noun(script: VideoScript, entity_id: int) -> str:
-    return NOUNS[script.entity(entity_id).noun].name
+def _noun(script: VideoScript, entity_id: int, variant: int = 0) -> str:
+    """The entity's noun name; variant k > 0: the k-th synonym after it, cyclically (paraphrases)."""
+    noun = NOUNS[script.entity(entity_id).noun]
+    if not variant:
+        return noun.name
+    names = noun.synonyms  # the taxonomy group, the name among them
+    return names[(names.index(noun.name) + variant) % len(names)]
 
 
-def _place(script: VideoScript, step: Step, article: str = "the") -> str:
+def _place(script: VideoScript, step: Step, article: str = "the", variant: int = 0) -> str:
     if not step.ref:
         return ""
-    return f" next to {article} {_noun(script, step.ref)}".replace("  ", " ")
+    return f" next to {article} {_noun(script, step.ref, variant)}".replace("  ", " ")
 
 
-def ego4d_narration(script: VideoScript, action: Action) -> str:
-    """``#C C takes the cup`` / ``#C C takes the cup and pushes a knife``."""
+def ego4d_narration(script: VideoScript, action: Action, variant: int = 0) -> str:
+    """``#C C takes the cup`` / ``#C C takes the cup and pushes a knife``.
+
+    ``variant`` k > 0 re-words it as a paraphrase (henasy/synth/rephrase.py): each verb's k-th next surface form
+    (``takes`` → ``picks up``) and each noun's k-th next synonym (``cup`` → ``mug``).
+    """
     parts = []
     for step in action.steps:
-        form = VERBS[step.verb].forms[step.form]
-        parts.append(f"{form.third} {action.article} {_noun(script, step.entity)}{_place(script, step)}")
+        forms = VERBS[step.verb].forms
+        form = forms[(step.form + variant) % len(forms)]
+        noun = _noun(script, step.entity, variant)
+        parts.append(f"{form.third} {action.article} {noun}{_place(script, step, variant=variant)}")
     return "#C C " + " and ".join(parts)
 
 

@@ -2,7 +2,7 @@
 
 HelpingHands reads LaViLa-rephrased narrations as extra EgoNCE positives (henasy/data/rephrased.py has the
 format: ``{video_uid: {str(int(clip_start // 600)): {round(start, 1): [(caption, ...), ...]}}}``, first caption
-= the EgoClip narration). A paraphrase here re-words the narration with another surface form of each verb
+= the EgoClip narration). A paraphrase here re-words the narration (``language.ego4d_narration`` with ``variant`` k) with another surface form of each verb
 (``takes`` → ``picks up``) and another synonym of each noun (``cup`` → ``mug``), as a rephraser would.
 
 So that the reader's whole path runs on synthetic data, the file also has what the real one has: start keys
@@ -17,8 +17,9 @@ from pathlib import Path
 
 from henasy.core.atomic import atomic_torch_save
 from henasy.synth import ego4d
+from henasy.synth.language import ego4d_narration
 from henasy.synth.scene import Action, VideoScript
-from henasy.synth.world import NOUNS, VERBS, World
+from henasy.synth.world import World
 
 CHUNK_SEC = 600  # HelpingHands' 600-s chunk ids (henasy/data/rephrased.py CHUNK_SEC)
 PARAPHRASES = 3  # LaViLa's rephraser file keeps its top 3 (ego4d_train.rephraser.no_punkt_top3.pkl)
@@ -26,28 +27,11 @@ START_SHIFTS = (0.0, 0.2, -0.3)  # key offsets from clip_start, cycled over clip
 MISMATCH_EVERY = 7  # every 7th clip: first caption ≠ narration
 
 
-def _noun(script: VideoScript, entity_id: int, k: int) -> str:
-    noun = NOUNS[script.entity(entity_id).noun]
-    names = noun.synonyms  # (name, *synonyms)
-    return names[(names.index(noun.name) + k) % len(names)]
-
-
-def narration_variant(script: VideoScript, action: Action, k: int) -> str:
-    """The narration with verb form ``form + k`` and noun synonym ``k`` (k = 0: ``language.ego4d_narration``)."""
-    parts = []
-    for step in action.steps:
-        verb = VERBS[step.verb]
-        form = verb.forms[(step.form + k) % len(verb.forms)]
-        place = f" next to the {_noun(script, step.ref, k)}" if step.ref else ""
-        parts.append(f"{form.third} {action.article} {_noun(script, step.entity, k)}{place}")
-    return "#C C " + " and ".join(parts)
-
-
 def captions_of(script: VideoScript, action: Action) -> list[str]:
     """The narration then up to ``PARAPHRASES`` distinct paraphrases of it."""
-    out = [narration_variant(script, action, 0)]
+    out = [ego4d_narration(script, action)]
     for k in range(1, 2 * PARAPHRASES + 1):
-        text = narration_variant(script, action, k)
+        text = ego4d_narration(script, action, variant=k)
         if text not in out:
             out.append(text)
         if len(out) > PARAPHRASES:
