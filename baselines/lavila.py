@@ -196,12 +196,12 @@ class SpaceTimeBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio), act_layer=act_layer)
         self.norm3 = nn.LayerNorm(dim, eps=1e-6)
 
-    def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
-        """(B, 1+T·N, D) → (B, 1+T·N, D)."""
-        t = self.timeattn(self.norm3(x), "time", num_frames)
+    def forward(self, x: torch.Tensor, num_frames: int, num_global: int = 1) -> torch.Tensor:
+        """(B, C+T·N, D) → (B, C+T·N, D) with C = ``num_global`` leading tokens (LaViLa: the CLS token)."""
+        t = self.timeattn(self.norm3(x), "time", num_frames, num_global)
         if hasattr(self, "alpha_timeattn"):
             t = torch.tanh(self.alpha_timeattn) * t
-        x = x + self.drop_path(self.attn(self.norm1(x + t), "space", num_frames))
+        x = x + self.drop_path(self.attn(self.norm1(x + t), "space", num_frames, num_global))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 

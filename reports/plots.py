@@ -20,6 +20,7 @@ from typing import Any
 from henasy.core.atomic import atomic_write
 from henasy.core.records import METRIC_TRAIN_LOSS
 from reports.collect import TableData
+from reports.intervals import confidence_text
 
 PAPER_COLOR = "#9aa5b1"
 MEASURED_COLOR = "#2f6db5"
@@ -141,7 +142,7 @@ def bars_figure(table: TableData) -> Any:
                 ecolor="black",
                 elinewidth=1,
                 capsize=3,
-                label="95 % CI (bootstrap over items)",
+                label=f"{confidence_text()} CI (bootstrap over items)",
             )
         top = max(
             [v for v in paper + measured if not math.isnan(v)]

@@ -148,7 +148,8 @@ def main() -> None:
                 modes = list(times) if round_ % 2 == 0 else list(reversed(times))
                 for mode in modes:
                     os.environ[forkclient.ENV_ENABLE] = "0" if "no forkserver" in mode else "1"
-                    times[mode] += run_jobs(folder, "local", args.jobs, tracking, f"local{round_}{len(mode)}")
+                    tag = f"local{round_}-{list(times).index(mode)}"  # one job folder per round and mode
+                    times[mode] += run_jobs(folder, "local", args.jobs, tracking, tag)
             os.environ.pop(forkclient.ENV_ENABLE, None)
             results = dict(times)
             problem = slurm_problem()
@@ -162,13 +163,12 @@ def main() -> None:
                 f"{name:21s} submit → result: {stats['median_s']:7.3f} s median per job, {stats['max_s']:7.3f} s "
                 f"for the slowest of {stats['jobs']} ({stats['x_baseline']:6.1f}x the in-process job)"
             )
-        ratio = statistics.median(times["local+forkserver"]) / statistics.median(
-            times["local, no forkserver"]
-        )
+        plain_s = out["local, no forkserver"]["median_s"]
+        ratio = out["local+forkserver"]["median_s"] / plain_s
         out["forkserver_vs_plain"] = ratio
         print(f"local with / without the fork server: {ratio:.2f}x")
         if "slurm" in results:
-            ratio = statistics.median(results["slurm"]) / statistics.median(times["local, no forkserver"])
+            ratio = out["slurm"]["median_s"] / plain_s
             print(f"slurm / local without the fork server: {ratio:.2f}x")
         else:
             print(f"slurm executor: not measured ({problem}); start one with scripts/slurm_local.sh start")

@@ -556,15 +556,21 @@ class Server:
             if child is not None:
                 self._client_gone(child)
 
-    def _client_gone(self, child: _Child) -> None:
-        """The client of a running child went away (killed): end the child too."""
-        if child.conn is not None:
+    def _detach(self, child: _Child) -> socket.socket | None:
+        """Take ``child``'s client connection off the selector and the child; None when it has none."""
+        conn, child.conn = child.conn, None
+        if conn is not None:
             try:
-                self.sel.unregister(child.conn)
+                self.sel.unregister(conn)
             except (KeyError, ValueError):
                 pass
-            child.conn.close()
-            child.conn = None
+        return conn
+
+    def _client_gone(self, child: _Child) -> None:
+        """The client of a running child went away (killed): end the child too."""
+        conn = self._detach(child)
+        if conn is not None:
+            conn.close()
         _log(f"the client of job process {child.pid} went away: SIGKILL")
         _kill(child.pid, signal.SIGKILL)
 
@@ -579,18 +585,15 @@ class Server:
             code = os.waitstatus_to_exitcode(status)
             child = self.children.pop(pid, None)
             _log(f"job process {pid} ended: " + (f"exit code {code}" if code >= 0 else f"signal {-code}"))
-            if child is None or child.conn is None:
+            conn = self._detach(child) if child is not None else None
+            if conn is None:
                 continue
             try:
-                self.sel.unregister(child.conn)
-            except (KeyError, ValueError):
-                pass
-            try:
-                child.conn.setblocking(True)
-                send_message(child.conn, {"exit": code} if code >= 0 else {"signal": -code})
+                conn.setblocking(True)
+                send_message(conn, {"exit": code} if code >= 0 else {"signal": -code})
             except OSError:
                 pass
-            child.conn.close()
+            conn.close()
 
 
 def _kill(pid: int, sig: int) -> None:

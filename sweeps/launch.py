@@ -35,11 +35,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from henasy.core import SCALES
 from henasy.core.atomic import atomic_write_json
 from henasy.core.errors import BenchError, DataFormatError
 from sweeps import executors, manifest, monitor, records
 from sweeps.expand import Run, build_run, expand, needed_stages, rows_of
-from sweeps.spec import SCALES, DataSource, Resources, SweepSpec, load_spec
+from sweeps.spec import DataSource, Resources, SweepSpec, load_spec
 
 SUBMIT, FINISHED, ACTIVE = "submit", "finished", "active"
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -476,7 +477,7 @@ def prepare(plan: Plan, *, progress: bool = True) -> str:
 
     def add_all(data: dict[str, Any]) -> None:
         for run in plan.runs:
-            manifest.record_run(data, run.to_dict(), str(plan.run_dir(run)))
+            manifest.record_run(data, run, str(plan.run_dir(run)))
 
     manifest.update_manifest(plan.sweep_dir, add_all, **header)
     return commit
@@ -531,7 +532,7 @@ def submit_runs(
 
     def record(data: dict[str, Any]) -> None:
         for run, handle in zip(runs, handles):
-            entry = manifest.record_run(data, run.to_dict(), str(plan.run_dir(run)))
+            entry = manifest.record_run(data, run, str(plan.run_dir(run)))
             manifest.record_submission(entry, str(handle.job_id), plan.executor, str(folder))
 
     manifest.update_manifest(plan.sweep_dir, record)

@@ -71,20 +71,19 @@ def update_manifest(
     return data
 
 
-def record_run(data: dict[str, Any], run: dict[str, Any], run_dir: str) -> dict[str, Any]:
+def record_run(data: dict[str, Any], run: Run, run_dir: str) -> dict[str, Any]:
     """The manifest entry of ``run`` (created if new); static fields refreshed."""
-    entry = data["runs"].setdefault(run["run_id"], {"attempts": []})
+    entry = data["runs"].setdefault(run.run_id, {"attempts": []})
     entry.update(
         {
-            "label": run["label"],
-            "index": run["index"],
-            "table": run.get("table"),
-            "model": run["config"]["model"],
-            "benchmarks": list(run.get("benchmarks", [])),
+            "label": run.label,
+            "index": run.index,
+            "table": run.table,
+            "model": run.model,
+            "benchmarks": list(run.benchmarks),
             "run_dir": run_dir,
-            "stage": run.get("stage"),  # the stage's name when the run is a stage
-            # run ids of the stages this run needs (bench status: blocked when one failed)
-            "stages": Run.from_dict(run).stage_ids,
+            "stage": run.stage,  # the stage's name when the run is a stage
+            "stages": run.stage_ids,  # run ids of the stages this run needs (bench status: blocked when one failed)
         }
     )
     return entry

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from henasy.core import SCALES  # re-exported: sweeps.launch imports it from here
+from henasy.core import SCALES
 from henasy.core.errors import BenchError
 from henasy.core.overrides import is_dotted_key
 from henasy.core.specfile import LineDict, LineList, SpecChecker, did_you_mean, load_yaml, read_text

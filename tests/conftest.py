@@ -37,21 +37,14 @@ def synth_tiny_egovlp(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _private_fork_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Local sweep jobs of the tests use fork servers (``sweeps.forkserver``) of their own, never the user's;
     they are stopped when the session ends."""
-    import os
-
     from sweeps import forkserver
 
     folder = tmp_path_factory.mktemp("forkserver")
-    saved = {name: os.environ.get(name) for name in (forkserver.ENV_DIR, forkserver.ENV_IDLE)}
-    os.environ[forkserver.ENV_DIR] = str(folder)
-    os.environ[forkserver.ENV_IDLE] = "120"
-    yield
-    forkserver.stop_servers(folder)
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    with pytest.MonkeyPatch.context() as patch:  # restores both variables after the servers are stopped
+        patch.setenv(forkserver.ENV_DIR, str(folder))
+        patch.setenv(forkserver.ENV_IDLE, "120")
+        yield
+        forkserver.stop_servers(folder)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -9,8 +9,8 @@ import pytest
 
 from henasy.data.caption_nouns import (
     caption_noun_classes,
-    caption_noun_tags,
     caption_noun_words,
+    multi_hot,
     singular,
 )
 from henasy.data.egoclip_dataset import EgoClipDataset, draw_hard_negative
@@ -61,8 +61,8 @@ def test_at_most_four_nouns_from_the_first_four_tags():
     assert words == [("cup", 0), ("mug", 0), ("dish", 7), ("plate", 7)]
     assert caption_noun_classes(caption, [0, 7, 8, 3, 4], GROUPS) == [0, 7]  # classes, each once
     assert caption_noun_classes(caption, [0, 7, 8, 3, 4], GROUPS, max_nouns=2) == [0]
-    tags = caption_noun_tags([0, 7], 9)
-    assert tags.tolist() == [1.0, 0, 0, 0, 0, 0, 0, 1.0, 0] and caption_noun_tags([], 3).sum() == 0
+    tags = multi_hot([0, 7], 9)
+    assert tags.tolist() == [1.0, 0, 0, 0, 0, 0, 0, 1.0, 0] and multi_hot([], 3).sum() == 0
     with pytest.raises(IndexError, match="outside the taxonomy"):
         caption_noun_words(caption, [9], GROUPS)
 

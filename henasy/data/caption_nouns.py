@@ -107,6 +107,3 @@ def multi_hot(classes: Sequence[int], size: int) -> torch.Tensor:
     if classes:
         tags[torch.as_tensor(list(classes), dtype=torch.long)] = 1.0
     return tags
-
-
-caption_noun_tags = multi_hot  # the name the caption-noun targets are known by (tests/test_caption_nouns.py)

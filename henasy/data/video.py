@@ -416,20 +416,12 @@ class VideoReaderCache:
         self.backend = backend
         self._pid = os.getpid()
         self._readers: OrderedDict[Path, _Reader] = OrderedDict()
-        self._errors: tuple[type[BaseException], ...] | None = None  # see _reader_errors
 
     def __getstate__(self) -> dict:
         return {"size": self.size, "num_threads": self.num_threads, "backend": self.backend}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["size"], state["num_threads"], state.get("backend", "pyav"))
-
-    @property
-    def _reader_errors(self) -> tuple[type[BaseException], ...]:
-        """``_read_errors(backend)``, worked out once per cache (only when a read fails)."""
-        if self._errors is None:
-            self._errors = _read_errors(self.backend)
-        return self._errors
 
     def _open(self, path: Path) -> Any:
         if self.backend == "decord":
@@ -449,7 +441,7 @@ class VideoReaderCache:
             n, fps = len(vr), float(vr.fps)
         except VideoReadError:
             raise
-        except self._reader_errors as exc:
+        except _read_errors(self.backend) as exc:  # evaluated only when a read fails
             raise VideoReadError(
                 path, f"cannot open the video (corrupt or not a video?): {_short(exc)}"
             ) from None
@@ -466,7 +458,7 @@ class VideoReaderCache:
         entry = self.open(path)
         try:
             return entry.reader.get_batch(local_ids)
-        except self._reader_errors as exc:
+        except _read_errors(self.backend) as exc:  # evaluated only when a read fails
             self._readers.pop(path, None)
             raise VideoReadError(path, f"cannot decode frames {local_ids[:8]}: {_short(exc)}") from None
 

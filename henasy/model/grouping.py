@@ -194,13 +194,9 @@ class GroupSpaceTimeBlock(SpaceTimeBlock):
         self.timeattn = GroupDividedAttention(dim, num_heads, qkv_bias)
         self.timeattn.zero_init()  # as LaViLa's time_init='zeros': the block starts as a space-only block
 
-    def forward(self, x: torch.Tensor, num_frames: int, num_global: int = 0) -> torch.Tensor:  # type: ignore[override]
-        """(B, C+T·N, D) → (B, C+T·N, D) with C = ``num_global`` leading group tokens."""
-        t = self.timeattn(self.norm3(x), "time", num_frames, num_global)
-        if hasattr(self, "alpha_timeattn"):
-            t = torch.tanh(self.alpha_timeattn) * t
-        x = x + self.drop_path(self.attn(self.norm1(x + t), "space", num_frames, num_global))
-        return x + self.drop_path(self.mlp(self.norm2(x)))
+    def forward(self, x: torch.Tensor, num_frames: int, num_global: int = 0) -> torch.Tensor:
+        """(B, C+T·N, D) → (B, C+T·N, D) with C = ``num_global`` leading group tokens (none by default)."""
+        return super().forward(x, num_frames, num_global)
 
 
 def normalized_entropy(similarity: torch.Tensor, dim: int = 2) -> torch.Tensor:
